@@ -1,0 +1,50 @@
+"""Atomic file writes: a temp file in the same folder, fsync, then ``os.replace``.
+
+A crash or Ctrl-C mid-write leaves either the old file or the new one, never a torn file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator:
+    """Open a temp file beside ``path``; on a clean exit it replaces ``path`` atomically.
+
+    Args:
+        path: the final file.
+        mode: ``"wb"`` or ``"w"`` (text; ``kwargs`` such as ``encoding`` pass through).
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f'mode must be "wb" or "w", got {mode!r}')
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if mode == "w":
+            kwargs.setdefault("encoding", "utf-8")
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_open(path, "w") as f:
+        f.write(text)
