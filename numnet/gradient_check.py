@@ -1,8 +1,8 @@
 """Numeric gradients by central differences, as in the course's ``gradient_check.py``.
 
-Like the course's, these functions perturb ``x`` **in place** while they run (and restore every entry),
-so a model's ``loss`` must read its parameters on every call. Beyond the course: a directional check
-(one random direction, two function calls) that scales to large arrays.
+Like the course's, these functions perturb ``x`` **in place** while they run (and restore every
+entry), so a model's ``loss`` must read its parameters on every call. Beyond the course: a
+directional check (one random direction, two function calls) that scales to large arrays.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import random
 
 import numpy as np
 
+from numnet.backend import to_numpy
+
 
 def rel_error(x, y) -> float:
-    """Max relative error ``|x - y| / max(1e-8, |x| + |y|)``, elementwise, as the course defines it."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    """Max elementwise relative error ``|x - y| / max(1e-8, |x| + |y|)``, as the course has it."""
+    x = np.asarray(to_numpy(x), dtype=np.float64)
+    y = np.asarray(to_numpy(y), dtype=np.float64)
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
@@ -89,7 +91,10 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, rng=None):
         h: step of the central difference.
         rng: ``random.Random`` or seed; the course's global ``random`` module when None.
     """
-    pick = random if rng is None else (rng if isinstance(rng, random.Random) else random.Random(rng))
+    if rng is None:
+        pick = random
+    else:
+        pick = rng if isinstance(rng, random.Random) else random.Random(rng)
     errors = []
     for _ in range(num_checks):
         ix = tuple(pick.randrange(m) for m in x.shape)
@@ -120,7 +125,8 @@ def directional_gradient_error(f, x, analytic_grad, h=1e-5, rng=None) -> float:
         rng: seed or ``np.random.Generator``.
 
     Returns:
-        ``|numeric - analytic| / max(1e-12, |numeric| + |analytic|)`` for the directional derivative.
+        ``|numeric - analytic| / max(1e-12, |numeric| + |analytic|)`` of the directional
+        derivative.
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     d = gen.standard_normal(x.shape)
