@@ -1,0 +1,100 @@
+"""Conv forward + backward, float32, batch 64: numnet.fast_layers vs torch.nn.functional.conv2d."""
+
+from __future__ import annotations
+
+import common
+import numpy as np
+import torch
+
+from numnet.fast_layers import conv_backward_fast, conv_forward_fast
+from numnet.kernels import _im2col
+
+TITLE = "Conv forward + backward (float32, batch 64)"
+TARGET = 1.5
+SHARED = ("out", "im2col chunk MB", "whole-batch im2col MB", "peak fwd MB", "peak bwd MB")
+NOTES = """
+Both sides compute out, dx, dw and db (torch: the input requires grad), except the "no dx" row,
+where neither computes dx (torch: input without grad; numnet: `conv_backward_fast(...,
+need_dx=False)`), as for a network's first layer. Memory: "im2col chunk" is numnet's column buffer
+(a few images at a time), "whole-batch im2col" the single buffer a course-style im2col would
+build; "peak fwd/bwd" is everything NumPy allocates during one call (tracemalloc), its results
+and cache included. The course's integer output-size rule rules out 3x3 stride 2 pad 1 on even
+sizes, hence the 31x31 and 4x4 stride-2 rows.
+"""
+
+N = 64
+# (C, F, k, H=W, stride, pad, need_dx)
+LAYERS = [
+    (3, 32, 7, 32, 1, 3, True),
+    (3, 32, 7, 32, 1, 3, False),
+    (1, 16, 5, 28, 1, 2, True),
+    (16, 32, 5, 28, 1, 2, True),
+    (32, 32, 5, 28, 1, 2, True),
+    (16, 32, 3, 32, 1, 1, True),
+    (32, 64, 3, 32, 1, 1, True),
+    (64, 128, 3, 16, 1, 1, True),
+    (128, 128, 3, 16, 1, 1, True),
+    (32, 64, 3, 31, 2, 1, True),
+    (64, 64, 4, 32, 2, 1, True),
+    (32, 32, 4, 28, 2, 1, True),
+]
+
+
+def _case_name(C, F, k, H, stride, pad, need_dx) -> str:
+    name = f"{C}->{F} {k}x{k} s{stride} p{pad} {H}x{H}"
+    return name if need_dx else name + " (no dx)"
+
+
+def _memory(x, w, b, cp, dout, cache, need_dx) -> dict:
+    """numnet's column-buffer sizes and peak allocations for one layer, in MB."""
+    N, C, H, _ = x.shape
+    k = w.shape[2]
+    _, _, Ho, Wo = cache.out_shape
+    K = C * k * k
+    # Columns per image: Ho rows of the padded width in the stride-1 layout, Ho*Wo otherwise.
+    per_image = K * (Ho * (H + 2 * cp["pad"]) if cp["stride"] == 1 else Ho * Wo) * x.itemsize
+    return {
+        "im2col chunk MB": round(_im2col.chunk_size(N, per_image) * per_image / 2**20, 1),
+        "whole-batch im2col MB": round(N * K * Ho * Wo * x.itemsize / 2**20, 1),
+        "peak fwd MB": round(common.peak_extra_mb(lambda: conv_forward_fast(x, w, b, cp)), 1),
+        "peak bwd MB": round(
+            common.peak_extra_mb(lambda: conv_backward_fast(dout, cache, need_dx=need_dx)), 1
+        ),
+    }
+
+
+def run(threads: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for C, F, k, H, stride, pad, need_dx in LAYERS:
+        x = rng.standard_normal((N, C, H, H), dtype=np.float32)
+        w = (rng.standard_normal((F, C, k, k), dtype=np.float32) * 0.1).astype(np.float32)
+        b = np.zeros(F, dtype=np.float32)
+        cp = {"stride": stride, "pad": pad}
+        out, cache = conv_forward_fast(x, w, b, cp)
+        dout = rng.standard_normal(out.shape, dtype=np.float32)
+
+        def numnet_step(x=x, w=w, b=b, cp=cp, dout=dout, need_dx=need_dx):
+            _, c = conv_forward_fast(x, w, b, cp)
+            return conv_backward_fast(dout, c, need_dx=need_dx)
+
+        conv = torch.nn.Conv2d(C, F, k, stride=stride, padding=pad)
+        tx = torch.from_numpy(x).requires_grad_(need_dx)
+        tdout = torch.from_numpy(dout)
+
+        def torch_step(conv=conv, tx=tx, tdout=tdout):
+            conv.zero_grad(set_to_none=True)
+            tx.grad = None
+            conv(tx).backward(tdout)
+
+        timings = common.compare({"numnet": numnet_step, "torch": torch_step})
+        rows.append(
+            common.ratio_row(
+                _case_name(C, F, k, H, stride, pad, need_dx),
+                timings,
+                TARGET,
+                out=f"{out.shape[2]}x{out.shape[3]}",
+                **_memory(x, w, b, cp, dout, cache, need_dx),
+            )
+        )
+    return rows

@@ -1,0 +1,301 @@
+"""Training callbacks: the small hook set the Solver calls, and the callbacks numnet ships.
+
+A callback is any object with some of these methods (missing ones are skipped):
+
+- ``on_train_begin(solver)`` / ``on_train_end(solver)``: around ``Solver.train()``.
+  ``on_train_end`` runs on *every* exit path (normal end, early stop, exception, Ctrl-C);
+  ``solver.stop_reason`` then says which: ``"completed"``, ``"early_stop"``, ``"interrupted"``,
+  ``"error"``.
+- ``on_epoch_begin(solver)``: before the first step of each epoch.
+- ``on_batch_begin(solver)``: before each step.
+- ``on_batch_end(solver, logs)``: after each step and its bookkeeping (epoch count, lr decay and,
+  when due, the accuracy check). ``logs``: ``epoch`` (of the step, 0-based), ``iteration``
+  (1-based), ``num_iterations``, ``loss``, ``lr``, ``grad_norm`` (before clipping), ``seconds``
+  (since ``train()`` began).
+- ``on_epoch_end(solver, logs)``: at every accuracy check, i.e. after the first step (the course's
+  "(Epoch 0 / E)" line) and at each epoch end. ``logs``: ``epoch`` (epochs completed),
+  ``num_epochs``, ``iteration``, ``train_acc``, ``val_acc``, ``best_val_acc``, ``lr``, ``seconds``.
+
+Every hook runs at a consistent point (no step half done), so a callback may raise
+``KeyboardInterrupt`` and the Solver's interrupt checkpoint resumes exactly. A callback stops
+training early by setting ``solver.stop_training = True``.
+
+Callback state (e.g. EarlyStopping's patience counter) is not part of a checkpoint: a resumed run
+starts its callbacks afresh.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "History",
+    "MetricsLogger",
+    "NonFiniteLossError",
+    "PrintProgress",
+]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training met a nan/inf loss or gradient; the message names epoch, iteration, last finite
+    loss and learning rate. Raised before the update, so the params hold the last finite step."""
+
+
+class Callback:
+    """Base class with no-op hooks; subclass and override the ones you need."""
+
+    def on_train_begin(self, solver):
+        pass
+
+    def on_train_end(self, solver):
+        pass
+
+    def on_epoch_begin(self, solver):
+        pass
+
+    def on_epoch_end(self, solver, logs):
+        pass
+
+    def on_batch_begin(self, solver):
+        pass
+
+    def on_batch_end(self, solver, logs):
+        pass
+
+
+class CallbackList:
+    """Calls a hook on every callback in order, skipping callbacks that lack it."""
+
+    def __init__(self, callbacks=()):
+        self.callbacks = list(callbacks)
+
+    def _call(self, hook, *args):
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(*args)
+
+    def on_train_begin(self, solver):
+        self._call("on_train_begin", solver)
+
+    def on_train_end(self, solver):
+        self._call("on_train_end", solver)
+
+    def on_epoch_begin(self, solver):
+        self._call("on_epoch_begin", solver)
+
+    def on_epoch_end(self, solver, logs):
+        self._call("on_epoch_end", solver, logs)
+
+    def on_batch_begin(self, solver):
+        self._call("on_batch_begin", solver)
+
+    def on_batch_end(self, solver, logs):
+        self._call("on_batch_end", solver, logs)
+
+
+class PrintProgress(Callback):
+    """The course's progress lines; this is what ``Solver(verbose=True)`` prints.
+
+    ``"(Iteration %d / %d) loss: %f"`` on iterations 1, 1 + print_every, ... and
+    ``"(Epoch %d / %d) train acc: %f; val_acc: %f"`` at every accuracy check.
+
+    Args:
+        print_every: iterations between loss lines (the Solver's ``print_every``).
+        file: text stream (default: ``sys.stdout`` at print time, as ``print`` does).
+    """
+
+    def __init__(self, print_every: int = 10, file=None):
+        self.print_every = print_every
+        self.file = file
+
+    def on_batch_end(self, solver, logs):
+        t = logs["iteration"] - 1
+        if t % self.print_every == 0:
+            it, n, loss = int(logs["iteration"]), int(logs["num_iterations"]), logs["loss"]
+            print(f"(Iteration {it:d} / {n:d}) loss: {loss:f}", file=self.file or sys.stdout)
+
+    def on_epoch_end(self, solver, logs):
+        e, n = int(logs["epoch"]), int(logs["num_epochs"])
+        tr, va = logs["train_acc"], logs["val_acc"]
+        print(
+            f"(Epoch {e:d} / {n:d}) train acc: {tr:f}; val_acc: {va:f}",
+            file=self.file or sys.stdout,
+        )
+
+
+class History(Callback):
+    """Keeps every batch's and every check's logs in memory (``batches``, ``epochs``: lists of
+    dicts of plain floats/ints), e.g. for plots or for writing files after training."""
+
+    def __init__(self):
+        self.batches: list[dict] = []
+        self.epochs: list[dict] = []
+
+    def on_batch_end(self, solver, logs):
+        self.batches.append(dict(logs))
+
+    def on_epoch_end(self, solver, logs):
+        self.epochs.append(dict(logs))
+
+
+class MetricsLogger(Callback):
+    """Writes batch or epoch logs to a JSON Lines (``.jsonl``) or CSV (``.csv``) file.
+
+    Append-and-flush, not atomic rewrite: every record is written as one complete line and flushed
+    at once, so a crash or Ctrl-C loses at most the line being written and the file never has to
+    be rewritten (long runs stay O(lines)). ``append=True`` continues an existing file, as a
+    resumed run wants; a CSV header is written only when the file is empty. CSV columns are the
+    first record's keys.
+
+    Args:
+        path: the file; its suffix picks the format.
+        level: ``"epoch"`` (one line per accuracy check) or ``"batch"`` (one line per step).
+        append: keep existing lines instead of truncating at ``on_train_begin``.
+    """
+
+    def __init__(self, path, level: str = "epoch", append: bool = False):
+        self.path = Path(path)
+        if self.path.suffix not in (".jsonl", ".csv"):
+            raise ValueError(f'path must end in ".jsonl" or ".csv", got {str(path)!r}')
+        if level not in ("epoch", "batch"):
+            raise ValueError(f'level must be "epoch" or "batch", got {level!r}')
+        self.level = level
+        self.append = append
+        self._file = None
+        self._writer = None
+
+    def on_train_begin(self, solver):
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a" if self.append else "w", encoding="utf-8", newline="")
+        self._writer = None
+
+    def _write(self, logs):
+        if self._file is None:
+            return
+        if self.path.suffix == ".jsonl":
+            self._file.write(json.dumps(logs) + "\n")
+        else:
+            if self._writer is None:
+                self._writer = csv.DictWriter(self._file, list(logs), extrasaction="ignore")
+                if self._file.tell() == 0:
+                    self._writer.writeheader()
+            self._writer.writerow(logs)
+        self._file.flush()
+
+    def on_batch_end(self, solver, logs):
+        if self.level == "batch":
+            self._write(logs)
+
+    def on_epoch_end(self, solver, logs):
+        if self.level == "epoch":
+            self._write(logs)
+
+    def on_train_end(self, solver):
+        self.close()
+
+    def close(self):
+        """Flush to disk and close the file (also done at ``on_train_end``)."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` checks,
+    and put the best weights back into the model on every exit path.
+
+    Checks are the Solver's accuracy checks (after the first step and at each epoch end). The
+    best weights are those at the best value seen (strictly better than every earlier one, as the
+    Solver's own ``best_params``); ``min_delta`` only decides what resets the patience counter.
+    They are restored in ``on_train_end``, which the Solver calls after a normal end, an early stop,
+    an exception and a ``KeyboardInterrupt`` alike (after the interrupt checkpoint is written, so
+    that checkpoint still holds the last step's params and resumes exactly).
+
+    Args:
+        monitor: a key of the epoch logs (``"val_acc"``, ``"train_acc"``, ...).
+        patience: checks without improvement before stopping (int >= 1).
+        min_delta: the improvement (>= 0) that counts as one.
+        mode: ``"max"``, ``"min"`` or ``"auto"`` (max for names containing "acc", else min).
+        restore_best_weights: put the best params back at the end (default True).
+
+    Attributes:
+        best: best monitored value; best_epoch: the epoch count at it; stopped_epoch: the epoch at
+        which training was stopped, or None.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_acc",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = True,
+    ):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
+        min_delta = float(min_delta)
+        if not math.isfinite(min_delta) or min_delta < 0:
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        if mode not in ("auto", "max", "min"):
+            raise ValueError(f'mode must be "auto", "max" or "min", got {mode!r}')
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.mode = mode
+        self.restore_best_weights = restore_best_weights
+        self._reset()
+
+    def _reset(self):
+        self.best = None
+        self.best_epoch = None
+        self.best_params = None
+        self.stopped_epoch = None
+        self.wait = 0
+        self._reference = None
+
+    def _better(self, value, than, delta):
+        if than is None:
+            return True
+        return value > than + delta if self.mode == "max" else value < than - delta
+
+    def on_train_begin(self, solver):
+        self._reset()
+
+    def on_epoch_end(self, solver, logs):
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping monitor {self.monitor!r} is not in the epoch logs; "
+                f"available: {sorted(logs)}"
+            )
+        value = float(logs[self.monitor])
+        if self._better(value, self.best, 0.0):
+            self.best = value
+            self.best_epoch = logs["epoch"]
+            if self.restore_best_weights:
+                self.best_params = {k: v.copy() for k, v in solver.model.params.items()}
+        if self._better(value, self._reference, self.min_delta):
+            self._reference = value
+            self.wait = 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = logs["epoch"]
+                solver.stop_training = True
+
+    def on_train_end(self, solver):
+        if self.restore_best_weights and self.best_params is not None:
+            solver.model.params = {k: v.copy() for k, v in self.best_params.items()}

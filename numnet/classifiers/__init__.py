@@ -1,0 +1,54 @@
+"""Models: the course's ``TwoLayerNet``, ``FullyConnectedNet``, ``ThreeLayerConvNet`` and numnet's
+configurable ``ConvNet``.
+
+``build_model(model.get_config())`` rebuilds a model of the same architecture and hyper-parameters
+(its weights come from a checkpoint, not from the config). The course's import paths
+(``numnet.classifiers.fc_net``, ``numnet.classifiers.cnn``) work as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from numnet.classifiers.base import Model
+from numnet.classifiers.cnn import ThreeLayerConvNet
+from numnet.classifiers.convnet import ConvNet
+from numnet.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
+
+#: Class name -> class; the ``"name"`` values that ``build_model`` accepts.
+MODEL_REGISTRY: dict[str, type[Model]] = {
+    cls.__name__: cls for cls in (TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, ConvNet)
+}
+
+
+def build_model(config: Mapping) -> Model:
+    """Build a model from ``{"name": <class name>, **kwargs}``, the form ``get_config()`` returns.
+
+    Raises:
+        ValueError: ``config`` is not a dict, lacks ``"name"``, names an unknown model, or holds
+            an argument the model's constructor does not take (the model's own checks name bad
+            values).
+    """
+    if not isinstance(config, Mapping) or "name" not in config:
+        raise ValueError(f'config must be a dict with a "name" key, got {config!r}')
+    kwargs = dict(config)
+    name = kwargs.pop("name")
+    if name not in MODEL_REGISTRY:
+        allowed = ", ".join(repr(n) for n in MODEL_REGISTRY)
+        raise ValueError(f"config name must be one of {allowed}; got {name!r}")
+    cls = MODEL_REGISTRY[name]
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # an unknown or missing keyword: say which model and why
+        raise ValueError(f"config does not fit {name}: {err}") from None
+
+
+__all__ = [
+    "MODEL_REGISTRY",
+    "ConvNet",
+    "FullyConnectedNet",
+    "Model",
+    "ThreeLayerConvNet",
+    "TwoLayerNet",
+    "build_model",
+]

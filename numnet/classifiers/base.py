@@ -1,0 +1,200 @@
+"""What every numnet model shares: the model contract the Solver and checkpoints rely on.
+
+A model holds ``params`` (name -> array, read on every ``loss`` call), ``reg``, ``dtype``, ``rng``
+(its own ``np.random.Generator`` or ``None`` for the course's global-NumPy behaviour) and ``frozen``
+(names the Solver must not update). ``get_config()`` returns the JSON-able constructor arguments
+plus ``"name"``; ``numnet.classifiers.build_model`` is its inverse. ``buffers()`` / ``load_buffers``
+carry the non-parameter state (batchnorm running statistics) that a checkpoint must also hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from numnet._checks import check_positive_int
+
+
+class Model:
+    """Base class: subclasses set ``params``, ``bn_params`` and ``_config`` in ``__init__``.
+
+    Attributes:
+        params: dict name -> array (``W1``, ``b1``, ``gamma1``, ...).
+        reg: L2 strength; the loss adds ``0.5 * reg * sum(W**2)`` over the weights only.
+        dtype: numpy dtype of the params and of the computation.
+        rng: the model's Generator (init and dropout masks) or ``None``.
+        frozen: set of param names the Solver leaves unchanged (fine-tuning).
+        bn_params: one dict per normalisation layer (``mode``, running statistics), or ``[]``.
+    """
+
+    #: The norm layers' numbers, parallel to ``bn_params``: ``bn_params[i]`` belongs to layer
+    #: ``_bn_layers[i]`` (its ``gamma{n}``), so buffers are keyed ``"bn{n}.running_mean"``.
+    _bn_layers: tuple[int, ...] = ()
+
+    def __init__(self, reg: float, dtype, rng: np.random.Generator | None):
+        reg = float(reg)
+        if not np.isfinite(reg) or reg < 0:
+            raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+        self.reg = reg
+        self.dtype = dtype
+        self.rng = rng
+        self.params: dict[str, np.ndarray] = {}
+        self.bn_params: list[dict] = []
+        self.frozen: set[str] = set()
+        self._config: dict = {}
+
+    # ----------------------------------------------------------------------- config
+    def get_config(self) -> dict:
+        """JSON-able ``{"name": <class name>, **constructor kwargs}``; see ``build_model``."""
+        return {"name": type(self).__name__, **self._config}
+
+    # ---------------------------------------------------------------------- buffers
+    def _buffer_slots(self) -> dict[str, tuple[dict, str, tuple]]:
+        """``"bn{n}.running_mean"`` -> (its bn_param dict, key, expected shape)."""
+        slots = {}
+        for n, bp in zip(self._bn_layers, self.bn_params):
+            if "running_mean" not in bp:
+                continue  # layer/group norm: no running statistics
+            shape = np.shape(bp["running_mean"])
+            for key in ("running_mean", "running_var"):
+                slots[f"bn{n}.{key}"] = (bp, key, shape)
+        return slots
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Copies of the non-parameter state (batchnorm running mean/var), keys ``bn{n}.<stat>``."""
+        return {k: np.array(bp[key], copy=True) for k, (bp, key, _) in self._buffer_slots().items()}
+
+    def load_buffers(self, buffers: Mapping[str, np.ndarray]) -> None:
+        """Replace the running statistics with copies of ``buffers`` (as ``buffers()`` returns).
+
+        Raises:
+            ValueError: a key is missing or unexpected, or a shape or dtype does not match; in
+                that case nothing is loaded.
+        """
+        slots = self._buffer_slots()
+        if not isinstance(buffers, Mapping):
+            raise ValueError(f"buffers must be a dict, got {type(buffers).__name__}")
+        missing = sorted(set(slots) - set(buffers))
+        extra = sorted(set(buffers) - set(slots))
+        if missing or extra:
+            raise ValueError(
+                f"buffers keys do not match the model: missing {missing}, unexpected {extra}"
+            )
+        for k, (_, _, shape) in slots.items():
+            a = buffers[k]
+            if np.shape(a) != shape:
+                raise ValueError(f"buffer {k!r} must have shape {shape}, got {np.shape(a)}")
+            if np.asarray(a).dtype != self.dtype:
+                got = np.asarray(a).dtype
+                raise ValueError(f"buffer {k!r} must have dtype {self.dtype}, got {got}")
+        for k, (bp, key, _) in slots.items():
+            bp[key] = np.array(buffers[k], copy=True)
+
+    # -------------------------------------------------------------- params / tuning
+    def _check_names(self, names) -> list[str]:
+        names = [names] if isinstance(names, str) else list(names)
+        unknown = [n for n in names if n not in self.params]
+        if unknown:
+            raise ValueError(
+                f"unknown param name(s) {unknown}; the model has {sorted(self.params)}"
+            )
+        return names
+
+    def freeze(self, *names: str) -> None:
+        """Add ``names`` (e.g. ``"W1", "b1"``) to ``frozen``: the Solver will not update them."""
+        self.frozen.update(self._check_names(names))
+
+    def unfreeze(self, *names: str) -> None:
+        """Remove ``names`` from ``frozen``; with no names, unfreeze everything."""
+        if not names:
+            self.frozen.clear()
+            return
+        self.frozen.difference_update(self._check_names(names))
+
+    def load_params(self, src, names=None, strict: bool = True) -> list[str]:
+        """Copy trained weights into this model (transfer learning, warm starts).
+
+        Args:
+            src: a dict name -> array, or another model (its ``params`` are used).
+            names: the params to copy; ``None`` copies every name of ``src`` (with ``strict``,
+                ``src`` must then hold exactly this model's names; without, names only one side
+                has are skipped).
+            strict: see ``names``.
+
+        Returns:
+            The names copied, sorted. Arrays are copied and cast to the model's dtype.
+
+        Raises:
+            ValueError: a name is missing on either side, or a shape differs; nothing is copied.
+        """
+        src = getattr(src, "params", src)
+        if not isinstance(src, Mapping):
+            raise ValueError(f"src must be a params dict or a model, got {type(src).__name__}")
+        if names is None:
+            if strict:
+                missing = sorted(set(self.params) - set(src))
+                extra = sorted(set(src) - set(self.params))
+                if missing or extra:
+                    raise ValueError(
+                        f"src params do not match the model: missing {missing}, unexpected {extra}"
+                    )
+            names = [n for n in src if n in self.params]
+        else:
+            names = self._check_names(names)
+            absent = [n for n in names if n not in src]
+            if absent:
+                raise ValueError(f"src has no param(s) {absent}; it has {sorted(src)}")
+        for n in names:
+            want, got = self.params[n].shape, np.shape(src[n])
+            if want != got:
+                raise ValueError(f"param {n!r} must have shape {want}, got {got} in src")
+        for n in names:
+            self.params[n] = np.array(src[n], dtype=self.dtype, copy=True)
+        return sorted(names)
+
+    def num_params(self) -> int:
+        """Total number of scalars in ``params``."""
+        return int(sum(p.size for p in self.params.values()))
+
+    # ----------------------------------------------------------------- computation
+    def _l2(self, grads: dict, weight_names) -> float:
+        """Return ``0.5 * reg * sum(W**2)`` over ``weight_names`` and add ``reg * W`` to ``grads``.
+
+        ``grads`` entries are replaced (not updated in place) so no layer's array is written into.
+        """
+        if self.reg == 0.0:
+            return 0.0
+        total = 0.0
+        for n in weight_names:
+            w = self.params[n]
+            total += float(np.sum(w * w))
+            grads[n] = grads[n] + self.reg * w
+        return 0.5 * self.reg * total
+
+    def predict(self, X, batch_size: int = 100) -> np.ndarray:
+        """Class predictions ``(N,)``: argmax of test-mode scores, ``batch_size`` rows per call."""
+        check_positive_int("batch_size", batch_size)
+        n = len(X)
+        out = np.empty(n, dtype=np.int64)
+        for i in range(0, n, batch_size):
+            out[i : i + batch_size] = np.argmax(self.loss(X[i : i + batch_size]), axis=1)
+        return out
+
+
+def dtype_name(dtype) -> str:
+    """JSON-able name of a dtype (``"float32"``)."""
+    return np.dtype(dtype).name
+
+
+def affine_param_grads(dout, cache):
+    """``(dw, db)`` of ``affine_backward`` without ``dx``.
+
+    The first layer's ``dx`` (gradient w.r.t. the data, ``(N, D)``) is never used, and its matmul
+    is a third of that layer's backward cost. ``cache`` is the course's ``(x, w, b)``.
+    """
+    x = cache[0]
+    return x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)

@@ -1,0 +1,143 @@
+"""The course's ``ThreeLayerConvNet``: conv - relu - 2x2 pool - affine - relu - affine - softmax.
+
+Built from the fast and sandwich layers (``conv_relu_pool_forward``, ``affine_relu_forward``).
+Like the course's ``cnn.py`` this module star-imports ``numnet.layers``, ``numnet.fast_layers`` and
+``numnet.layer_utils``.
+
+Departure from the course skeleton: ``loss`` casts ``X`` to ``dtype`` (the skeleton did not, so a
+float64 batch against float32 weights silently computed in float64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numnet._checks import check_labels, check_positive_int
+from numnet.classifiers.base import Model, dtype_name
+from numnet.fast_layers import *
+from numnet.initializers import as_generator, check_scheme, init_weight
+from numnet.layer_utils import *
+from numnet.layers import *
+
+
+def check_input_dim(input_dim) -> tuple[int, int, int]:
+    """``input_dim`` as a ``(C, H, W)`` tuple of positive ints."""
+    try:
+        dims = tuple(input_dim)
+    except TypeError:
+        dims = ()
+    if len(dims) != 3:
+        raise ValueError(f"input_dim must be (C, H, W), got {input_dim!r}")
+    for name, v in zip(("C", "H", "W"), dims):
+        check_positive_int(f"input_dim {name}", v)
+    return tuple(int(v) for v in dims)
+
+
+def check_images(X, dtype, input_dim) -> np.ndarray:
+    """``X`` as an ``(N, C, H, W)`` array of ``dtype`` matching ``input_dim`` (no needless copy)."""
+    X = np.asarray(X, dtype=dtype)
+    if X.ndim != 4 or X.shape[1:] != tuple(input_dim):
+        c, h, w = input_dim
+        raise ValueError(f"X must have shape (N, {c}, {h}, {w}), got {X.shape}")
+    return X
+
+
+class ThreeLayerConvNet(Model):
+    """conv - relu - 2x2 max pool - affine - relu - affine - softmax.
+
+    Params: ``W1 (F, C, fs, fs)``, ``b1 (F,)``, ``W2 (F*(H/2)*(W/2), hidden_dim)``, ``b2``,
+    ``W3 (hidden_dim, num_classes)``, ``b3``; drawn in that order (the course's).
+    The conv keeps H and W (stride 1, pad ``(fs - 1) // 2``); the pool halves them.
+
+    Args:
+        input_dim: ``(C, H, W)``; H and W even so the 2x2 pool tiles them.
+        num_filters: F. filter_size: fs, odd so the padding preserves H and W.
+        hidden_dim: size of the hidden affine layer. num_classes: C.
+        weight_scale: std of the ``"gaussian"`` init. reg: L2 strength.
+        dtype: params and computation dtype.
+        init: numnet extra, a scheme of ``numnet.initializers``.
+        seed: numnet extra: None for the course's global NumPy draws, else an int seeding the
+            model's Generator (``model.rng``) for the init.
+    """
+
+    def __init__(
+        self,
+        input_dim=(3, 32, 32),
+        num_filters=32,
+        filter_size=7,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+        dtype=np.float32,
+        *,
+        init="gaussian",
+        seed=None,
+    ):
+        c, h, w = check_input_dim(input_dim)
+        for name, v in (("num_filters", num_filters), ("filter_size", filter_size)):
+            check_positive_int(name, v)
+        check_positive_int("hidden_dim", hidden_dim)
+        check_positive_int("num_classes", num_classes)
+        if filter_size % 2 != 1:
+            raise ValueError(f"filter_size must be odd to preserve H and W, got {filter_size}")
+        if h % 2 or w % 2:
+            raise ValueError(f"input_dim H and W must be even for the 2x2 pool, got {(h, w)}")
+        check_scheme(init)
+        gen = as_generator(seed, "seed")
+        super().__init__(reg, dtype, gen)
+        self._config = dict(
+            input_dim=[c, h, w],
+            num_filters=int(num_filters),
+            filter_size=int(filter_size),
+            hidden_dim=int(hidden_dim),
+            num_classes=int(num_classes),
+            weight_scale=None if weight_scale is None else float(weight_scale),
+            reg=self.reg,
+            dtype=dtype_name(dtype),
+            init=init,
+            seed=None if seed is None else int(seed),
+        )
+        self.input_dim, self.num_classes = (c, h, w), int(num_classes)
+        self.filter_size = int(filter_size)
+        f = int(num_filters)
+        shapes = [(f, c, filter_size, filter_size), (f * (h // 2) * (w // 2), hidden_dim)]
+        shapes.append((hidden_dim, num_classes))
+        for i, shape in enumerate(shapes, start=1):
+            self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
+            self.params[f"b{i}"] = np.zeros(shape[0] if i == 1 else shape[1], dtype=self.dtype)
+
+    def loss(self, X, y=None):
+        """Scores, or loss and gradients, for a minibatch.
+
+        Args:
+            X: ``(N, C, H, W)``; cast to ``dtype``.
+            y: ``(N,)`` integer labels in ``[0, num_classes)``, or None.
+
+        Returns:
+            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: float loss
+            (softmax plus ``0.5*reg*sum`` of the squared W1..W3) and gradients shaped like params.
+        """
+        X = check_images(X, self.dtype, self.input_dim)
+        if y is not None:
+            check_labels("y", y, X.shape[0], self.num_classes)
+        p = self.params
+        conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
+        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+        h1, cache1 = conv_relu_pool_forward(X, p["W1"], p["b1"], conv_param, pool_param)
+        h2, cache2 = affine_relu_forward(h1, p["W2"], p["b2"])
+        scores, cache3 = affine_forward(h2, p["W3"], p["b3"])
+        if y is None:
+            return scores
+
+        loss, dscores = softmax_loss(scores, y)
+        grads = {}
+        dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
+        dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
+        # conv_relu_pool_backward unrolled so the images' gradient (unused) is never computed.
+        conv_cache, relu_cache, pool_cache = cache1
+        da = relu_backward(max_pool_backward_fast(dh1, pool_cache), relu_cache)
+        _, grads["W1"], grads["b1"] = conv_backward_fast(da, conv_cache, need_dx=False)
+        loss = float(loss) + self._l2(grads, ("W1", "W2", "W3"))
+        return loss, grads

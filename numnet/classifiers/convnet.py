@@ -1,0 +1,292 @@
+"""A configurable convolutional network for real accuracy (numnet's own, not the course's).
+
+Architecture::
+
+    {[conv3x3 - norm - relu] x convs_per_stage - [2x2 max pool]} for each of conv_channels
+    - {affine - norm - relu - [dropout]} for each of hidden_dims
+    - affine - softmax
+
+The default is the Fashion-MNIST recipe's network, about 422k params::
+
+    conv3x3(32)-BN-relu-pool - conv3x3(64)-BN-relu-pool - fc(128)-BN-relu-dropout - fc(10)
+
+Layers are numbered 1..L in that order: ``W{i}``, ``b{i}`` for every layer and, with
+normalisation, ``gamma{i}``/``beta{i}`` for every layer but the last; batchnorm's running
+statistics are the buffers ``bn{i}.running_mean`` / ``bn{i}.running_var``.
+
+Normalisation (``normalization``):
+
+* ``"batchnorm"``: spatial batchnorm after convs, batchnorm after affines; ``gamma`` ``(C,)``.
+* ``"groupnorm"``: spatial group norm with ``groups`` groups after convs (``gamma`` ``(1, C, 1, 1)``
+  as in the course), layer norm after affines (group norm over a feature vector with one group).
+* ``"layernorm"``: the same with one group everywhere.
+* ``None``: no normalisation.
+
+Randomness: ``seed=None`` draws weights and dropout masks from NumPy's global state (the course's
+convention); an int seeds the model's Generator ``model.rng``, which draws the weights and a fresh
+dropout mask every call, and the global state is never touched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet.classifiers.base import Model, affine_param_grads, dtype_name
+from numnet.classifiers.cnn import check_images, check_input_dim
+from numnet.fast_layers import (
+    conv_backward_fast,
+    conv_forward_fast,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
+from numnet.initializers import as_generator, check_scheme, init_weight
+from numnet.layers import (
+    affine_backward,
+    affine_forward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    layernorm_backward,
+    layernorm_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
+)
+
+CONV_NORMALIZATIONS = (None, "batchnorm", "groupnorm", "layernorm")
+_POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+
+def _int_list(name, values) -> list[int]:
+    try:
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"{name} must be a list of positive ints, got {values!r}") from None
+    for v in values:
+        check_positive_int(f"{name} entry", v)
+    return [int(v) for v in values]
+
+
+class ConvNet(Model):
+    """Configurable conv net: conv stages, hidden affine blocks, softmax (see the module docstring).
+
+    Args:
+        input_dim: ``(C, H, W)`` of one image, e.g. ``(1, 28, 28)`` or ``(3, 32, 32)``.
+        conv_channels: filters of each stage's convs; ``()`` gives a fully connected net.
+        convs_per_stage: conv layers per stage (all with that stage's channel count).
+        filter_size: odd kernel size; stride 1 and padding ``(filter_size - 1) // 2`` keep H, W.
+        pool: 2x2 max pool (stride 2) after every stage; H and W must then be even before each
+            pool.
+        hidden_dims: sizes of the hidden affine blocks.
+        num_classes: number of classes.
+        normalization: None, ``"batchnorm"``, ``"groupnorm"`` or ``"layernorm"``.
+        groups: groups of the conv layers' group norm; must divide every conv channel count.
+        dropout_keep_ratio: keep probability of the dropout after each hidden affine block, in
+            (0, 1]; 1 means no dropout.
+        reg: L2 strength on every ``W``.
+        init: ``"kaiming"`` (default), ``"xavier"``, ``"gaussian"`` (needs ``weight_scale``), ...
+        weight_scale: std of the ``"gaussian"`` init; unused by the other schemes.
+        dtype: params and computation dtype (float32 to train, float64 to check gradients).
+        seed: None (global NumPy) or an int seeding ``model.rng`` (init and dropout masks).
+    """
+
+    def __init__(
+        self,
+        input_dim=(1, 28, 28),
+        conv_channels=(32, 64),
+        convs_per_stage=1,
+        filter_size=3,
+        pool=True,
+        hidden_dims=(128,),
+        num_classes=10,
+        normalization="batchnorm",
+        groups=8,
+        dropout_keep_ratio=0.5,
+        reg=0.0,
+        init="kaiming",
+        weight_scale=None,
+        dtype=np.float32,
+        seed=None,
+    ):
+        c, h, w = check_input_dim(input_dim)
+        channels = _int_list("conv_channels", conv_channels)
+        hidden = _int_list("hidden_dims", hidden_dims)
+        for name, v in (("convs_per_stage", convs_per_stage), ("filter_size", filter_size)):
+            check_positive_int(name, v)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("groups", groups)
+        if filter_size % 2 != 1:
+            raise ValueError(f"filter_size must be odd to preserve H and W, got {filter_size}")
+        if not isinstance(pool, bool):
+            raise ValueError(f"pool must be True or False, got {pool!r}")
+        check_choice("normalization", normalization, CONV_NORMALIZATIONS)
+        keep = float(dropout_keep_ratio)
+        if not 0.0 < keep <= 1.0:
+            raise ValueError(f"dropout_keep_ratio must be in (0, 1], got {dropout_keep_ratio!r}")
+        check_scheme(init)
+        if normalization == "groupnorm":
+            bad = [ch for ch in channels if ch % groups]
+            if bad:
+                raise ValueError(f"groups={groups} must divide every conv channel count, got {bad}")
+        if pool:
+            size = (h, w)
+            for stage in range(len(channels)):
+                if size[0] % 2 or size[1] % 2:
+                    raise ValueError(
+                        f"input_dim {(c, h, w)} cannot be pooled {len(channels)} times: "
+                        f"stage {stage + 1} sees H, W = {size}, which a 2x2 pool does not tile"
+                    )
+                size = (size[0] // 2, size[1] // 2)
+        gen = as_generator(seed, "seed")
+        super().__init__(reg, dtype, gen)
+        self._config = dict(
+            input_dim=[c, h, w],
+            conv_channels=channels,
+            convs_per_stage=int(convs_per_stage),
+            filter_size=int(filter_size),
+            pool=pool,
+            hidden_dims=hidden,
+            num_classes=int(num_classes),
+            normalization=normalization,
+            groups=int(groups),
+            dropout_keep_ratio=keep,
+            reg=self.reg,
+            init=init,
+            weight_scale=None if weight_scale is None else float(weight_scale),
+            dtype=dtype_name(dtype),
+            seed=None if seed is None else int(seed),
+        )
+        self.input_dim, self.num_classes = (c, h, w), int(num_classes)
+        self.normalization = normalization
+        self.groups = int(groups)
+        self.use_dropout = keep != 1
+        self.conv_param = {"stride": 1, "pad": (filter_size - 1) // 2}
+
+        # One entry per conv layer: whether a pool follows it.
+        self._conv_pool = []
+        for _ in channels:
+            self._conv_pool += [False] * (convs_per_stage - 1) + [pool]
+        self.num_conv = len(self._conv_pool)
+        self.num_layers = self.num_conv + len(hidden) + 1
+        conv_out = [ch for ch in channels for _ in range(convs_per_stage)]
+        hh, ww = (h >> len(channels), w >> len(channels)) if pool else (h, w)
+        flat = (conv_out[-1] if conv_out else c) * hh * ww
+
+        shapes = []
+        prev = c
+        for ch in conv_out:
+            shapes.append((ch, prev, filter_size, filter_size))
+            prev = ch
+        prev = flat
+        for d in [*hidden, num_classes]:
+            shapes.append((prev, d))
+            prev = d
+        norm = normalization is not None
+        self.bn_params = []
+        for i, shape in enumerate(shapes, start=1):
+            self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
+            out = shape[0] if len(shape) == 4 else shape[1]
+            self.params[f"b{i}"] = np.zeros(out, dtype=self.dtype)
+            if norm and i < self.num_layers:
+                gshape = (1, out, 1, 1) if len(shape) == 4 and normalization != "batchnorm" else out
+                self.params[f"gamma{i}"] = np.ones(gshape, dtype=self.dtype)
+                self.params[f"beta{i}"] = np.zeros(gshape, dtype=self.dtype)
+                bp = {"mode": "train"}
+                if normalization == "batchnorm":
+                    bp["running_mean"] = np.zeros(out, dtype=self.dtype)
+                    bp["running_var"] = np.zeros(out, dtype=self.dtype)
+                self.bn_params.append(bp)
+        self._bn_layers = tuple(range(1, len(self.bn_params) + 1))
+
+        self.dropout_param = {}
+        if self.use_dropout:
+            self.dropout_param = {"mode": "train", "p": keep}
+            if gen is not None:
+                self.dropout_param["rng"] = gen
+
+    def _norm_forward(self, x, i, conv):
+        p, bp = self.params, self.bn_params[i - 1]
+        g, b = p[f"gamma{i}"], p[f"beta{i}"]
+        if self.normalization == "batchnorm":
+            return (spatial_batchnorm_forward if conv else batchnorm_forward)(x, g, b, bp)
+        if not conv:
+            return layernorm_forward(x, g, b, bp)
+        groups = self.groups if self.normalization == "groupnorm" else 1
+        return spatial_groupnorm_forward(x, g, b, groups, bp)
+
+    def _norm_backward(self, dout, cache, conv):
+        if self.normalization == "batchnorm":
+            return (spatial_batchnorm_backward if conv else batchnorm_backward_alt)(dout, cache)
+        if not conv:
+            return layernorm_backward(dout, cache)
+        return spatial_groupnorm_backward(dout, cache)
+
+    def loss(self, X, y=None):
+        """Scores, or loss and gradients, for a minibatch.
+
+        Args:
+            X: ``(N, C, H, W)`` images; cast to ``dtype``.
+            y: ``(N,)`` integer labels in ``[0, num_classes)``, or None for test mode.
+
+        Returns:
+            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: float loss (softmax
+            plus ``0.5*reg*sum(W**2)`` over every ``W``) and gradients shaped like ``params``.
+        """
+        X = check_images(X, self.dtype, self.input_dim)
+        mode = "test" if y is None else "train"
+        if y is not None:
+            check_labels("y", y, X.shape[0], self.num_classes)
+        for bp in self.bn_params:
+            bp["mode"] = mode
+        if self.use_dropout:
+            self.dropout_param["mode"] = mode
+
+        p, L, norm = self.params, self.num_layers, self.normalization is not None
+        h, caches = X, []
+        for i in range(1, L):
+            conv = i <= self.num_conv
+            if conv:
+                h, c_lin = conv_forward_fast(h, p[f"W{i}"], p[f"b{i}"], self.conv_param)
+            else:
+                h, c_lin = affine_forward(h, p[f"W{i}"], p[f"b{i}"])
+            c_norm = c_pool = c_drop = None
+            if norm:
+                h, c_norm = self._norm_forward(h, i, conv)
+            h, c_relu = relu_forward(h)
+            if conv and self._conv_pool[i - 1]:
+                h, c_pool = max_pool_forward_fast(h, _POOL)
+            if not conv and self.use_dropout:
+                h, c_drop = dropout_forward(h, self.dropout_param)
+            caches.append((c_lin, c_norm, c_relu, c_pool, c_drop))
+        scores, c_last = affine_forward(h, p[f"W{L}"], p[f"b{L}"])
+        if y is None:
+            return scores
+
+        loss, dh = softmax_loss(scores, y)
+        grads = {}
+        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dh, c_last)
+        for i in range(L - 1, 0, -1):
+            conv = i <= self.num_conv
+            c_lin, c_norm, c_relu, c_pool, c_drop = caches[i - 1]
+            if c_drop is not None:
+                dh = dropout_backward(dh, c_drop)
+            if c_pool is not None:
+                dh = max_pool_backward_fast(dh, c_pool)
+            dh = relu_backward(dh, c_relu)
+            if norm:
+                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = self._norm_backward(dh, c_norm, conv)
+            if conv:
+                # The images need no gradient: skip the first conv's col2im entirely.
+                dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_lin, need_dx=i > 1)
+            elif i > 1:
+                dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, c_lin)
+            else:
+                grads[f"W{i}"], grads[f"b{i}"] = affine_param_grads(dh, c_lin)
+        loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
+        return loss, grads

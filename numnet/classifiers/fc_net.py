@@ -1,0 +1,303 @@
+"""Fully connected networks: the course's ``TwoLayerNet`` and ``FullyConnectedNet``.
+
+As in the course, this module star-imports ``numnet.layers`` and ``numnet.layer_utils``, so
+``from numnet.classifiers.fc_net import *`` also brings every layer function into scope (the
+notebooks call ``affine_forward``, ``batchnorm_backward_alt``, ``dropout_forward``, ... as bare
+names after that one import).
+
+Randomness (course first, numnet beside it):
+
+* No ``seed``/``rng``: weights are ``weight_scale * np.random.randn(...)`` on NumPy's global state
+  in layer order (W1, W2, ...), dropout masks come from the global state: the course exactly.
+* ``TwoLayerNet(seed=<int>)``: the course has no seed there, so it seeds the model's Generator
+  (``model.rng``), which draws the weights; the global state is never touched.
+* ``FullyConnectedNet(seed=<int>)``: the course's meaning, kept for its notebooks.
+  Weights still come from the global state, and ``dropout_param['seed'] = seed`` makes every
+  dropout call re-seed the global state, i.e. the *same* mask on every call. That is what the
+  notebooks' gradient checks need; it is not what training wants.
+* ``FullyConnectedNet(rng=<int or np.random.Generator>)``: numnet's own randomness. The Generator
+  (kept as ``model.rng``) draws the weights and, through ``dropout_param['rng']``, a fresh dropout
+  mask on every call; the global state is never touched. ``seed`` and ``rng`` cannot be combined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet.classifiers.base import Model, affine_param_grads, dtype_name
+from numnet.initializers import as_generator, check_scheme, init_weight
+from numnet.layer_utils import *
+from numnet.layers import *
+
+NORMALIZATIONS = (None, "batchnorm", "layernorm")
+
+
+def check_X(X, dtype, input_dim) -> np.ndarray:
+    """``X`` as an array of ``dtype`` (no copy when it already is one), ``(N, *)`` with
+    ``prod(*) == input_dim``."""
+    X = np.asarray(X, dtype=dtype)
+    if X.ndim < 2 or int(np.prod(X.shape[1:])) != input_dim:
+        raise ValueError(
+            f"X must have shape (N, ...) with {input_dim} features per row, got shape {X.shape}"
+        )
+    return X
+
+
+def _dims(name, values) -> list[int]:
+    try:
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"{name} must be a list of positive ints, got {values!r}") from None
+    for v in values:
+        check_positive_int(f"{name} entry", v)
+    return [int(v) for v in values]
+
+
+class TwoLayerNet(Model):
+    """affine - relu - affine - softmax, with L2 on the weights.
+
+    Params: ``W1 (D, H)``, ``b1 (H,)``, ``W2 (H, C)``, ``b2 (C,)``.
+
+    Args:
+        input_dim: D. hidden_dim: H. num_classes: C.
+        weight_scale: std of the ``"gaussian"`` init.
+        reg: L2 strength.
+        dtype: numnet extra; the course's float64 by default.
+        init: numnet extra, a scheme of ``numnet.initializers``.
+        seed: numnet extra (the course has none here): None draws from NumPy's global state as the
+            course does; an int seeds the model's Generator (``model.rng``) for the init.
+    """
+
+    def __init__(
+        self,
+        input_dim=3 * 32 * 32,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+        *,
+        dtype=np.float64,
+        init="gaussian",
+        seed=None,
+    ):
+        for name, v in (("input_dim", input_dim), ("hidden_dim", hidden_dim)):
+            check_positive_int(name, v)
+        check_positive_int("num_classes", num_classes)
+        check_scheme(init)
+        gen = as_generator(seed, "seed")
+        super().__init__(reg, dtype, gen)
+        self._config = dict(
+            input_dim=int(input_dim),
+            hidden_dim=int(hidden_dim),
+            num_classes=int(num_classes),
+            weight_scale=None if weight_scale is None else float(weight_scale),
+            reg=self.reg,
+            dtype=dtype_name(dtype),
+            init=init,
+            seed=None if seed is None else int(seed),
+        )
+        self.input_dim, self.num_classes = int(input_dim), int(num_classes)
+        dims = [self.input_dim, int(hidden_dim), self.num_classes]
+        for i in (1, 2):
+            w = init_weight((dims[i - 1], dims[i]), init, weight_scale, gen)
+            self.params[f"W{i}"] = w.astype(self.dtype)
+            self.params[f"b{i}"] = np.zeros(dims[i], dtype=self.dtype)
+
+    def loss(self, X, y=None):
+        """Scores, or loss and gradients, for a minibatch.
+
+        Args:
+            X: ``(N, d_1, ..., d_k)`` with ``prod(d_i) == D``.
+            y: ``(N,)`` integer labels in ``[0, C)``, or None.
+
+        Returns:
+            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: float loss (softmax plus
+            ``0.5*reg*(sum(W1**2) + sum(W2**2))``) and a dict of gradients shaped like ``params``.
+        """
+        X = check_X(X, self.dtype, self.input_dim)
+        p = self.params
+        h, cache1 = affine_relu_forward(X, p["W1"], p["b1"])
+        scores, cache2 = affine_forward(h, p["W2"], p["b2"])
+        if y is None:
+            return scores
+        check_labels("y", y, X.shape[0], self.num_classes)
+        loss, dscores = softmax_loss(scores, y)
+        grads = {}
+        dh, grads["W2"], grads["b2"] = affine_backward(dscores, cache2)
+        fc_cache, relu_cache = cache1
+        grads["W1"], grads["b1"] = affine_param_grads(relu_backward(dh, relu_cache), fc_cache)
+        loss = float(loss) + self._l2(grads, ("W1", "W2"))
+        return loss, grads
+
+
+class FullyConnectedNet(Model):
+    """``{affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax``.
+
+    Params: ``W1..WL``, ``b1..bL``, and with normalisation ``gamma1..gamma{L-1}`` (ones) and
+    ``beta1..beta{L-1}`` (zeros). Course attributes: ``normalization``, ``use_dropout``, ``reg``,
+    ``num_layers`` (= L), ``dtype``, ``params``, ``dropout_param`` (one dict shared by every
+    dropout layer), ``bn_params`` (``bn_params[i]`` feeds norm layer i + 1; batchnorm's hold the
+    running statistics, pre-filled with zeros as the layer's own default would be).
+
+    Args:
+        hidden_dims: list of the L - 1 hidden sizes.
+        input_dim: D. num_classes: C.
+        dropout_keep_ratio: keep probability in (0, 1]; 1 means no dropout.
+        normalization: None, ``"batchnorm"`` or ``"layernorm"``.
+        reg: L2 strength. weight_scale: std of the ``"gaussian"`` init.
+        dtype: params and computation dtype (float32 to train, float64 to check gradients).
+        seed: the course's fixed-dropout-mask seed (see the module docstring).
+        dropout: the 2019-20 course name of ``dropout_keep_ratio``; give one of the two.
+        init: a scheme of ``numnet.initializers``.
+        rng: numnet's randomness: an int seed or a Generator (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=np.float32,
+        seed=None,
+        *,
+        dropout=None,
+        init="gaussian",
+        rng=None,
+    ):
+        if dropout is not None:
+            if dropout_keep_ratio != 1:
+                raise ValueError(
+                    "give dropout_keep_ratio or its older name dropout, not both "
+                    f"(got dropout_keep_ratio={dropout_keep_ratio!r}, dropout={dropout!r})"
+                )
+            dropout_keep_ratio = dropout
+        keep = float(dropout_keep_ratio)
+        if not 0.0 < keep <= 1.0:
+            raise ValueError(f"dropout_keep_ratio must be in (0, 1], got {dropout_keep_ratio!r}")
+        hidden = _dims("hidden_dims", hidden_dims)
+        check_positive_int("input_dim", input_dim)
+        check_positive_int("num_classes", num_classes)
+        check_choice("normalization", normalization, NORMALIZATIONS)
+        check_scheme(init)
+        if seed is not None and rng is not None:
+            raise ValueError(
+                "give seed (the course's fixed dropout mask) or rng (numnet's Generator), not both"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"seed must be None or an int, got {seed!r}")
+        gen = as_generator(rng)
+        super().__init__(reg, dtype, gen)
+        self._config = dict(
+            hidden_dims=hidden,
+            input_dim=int(input_dim),
+            num_classes=int(num_classes),
+            dropout_keep_ratio=keep,
+            normalization=normalization,
+            reg=self.reg,
+            weight_scale=None if weight_scale is None else float(weight_scale),
+            dtype=dtype_name(dtype),
+            seed=None if seed is None else int(seed),
+            init=init,
+            rng=int(rng) if isinstance(rng, (int, np.integer)) else None,
+        )
+        self.normalization = normalization
+        self.use_dropout = keep != 1
+        self.num_layers = 1 + len(hidden)
+        self.input_dim, self.num_classes = int(input_dim), int(num_classes)
+
+        dims = [self.input_dim, *hidden, self.num_classes]
+        for i in range(1, self.num_layers + 1):
+            w = init_weight((dims[i - 1], dims[i]), init, weight_scale, gen)
+            self.params[f"W{i}"] = w.astype(self.dtype)
+            self.params[f"b{i}"] = np.zeros(dims[i], dtype=self.dtype)
+            if normalization is not None and i < self.num_layers:
+                self.params[f"gamma{i}"] = np.ones(dims[i], dtype=self.dtype)
+                self.params[f"beta{i}"] = np.zeros(dims[i], dtype=self.dtype)
+
+        self.dropout_param = {}
+        if self.use_dropout:
+            self.dropout_param = {"mode": "train", "p": keep}
+            if seed is not None:
+                self.dropout_param["seed"] = int(seed)
+            if gen is not None:
+                self.dropout_param["rng"] = gen
+        self.bn_params = []
+        if normalization == "batchnorm":
+            self.bn_params = [
+                {
+                    "mode": "train",
+                    "running_mean": np.zeros(d, dtype=self.dtype),
+                    "running_var": np.zeros(d, dtype=self.dtype),
+                }
+                for d in hidden
+            ]
+        elif normalization == "layernorm":
+            self.bn_params = [{} for _ in hidden]
+        self._bn_layers = tuple(range(1, self.num_layers))
+
+    def loss(self, X, y=None):
+        """Scores, or loss and gradients, for a minibatch.
+
+        Args:
+            X: ``(N, d_1, ..., d_k)`` with ``prod(d_i) == D``; cast to ``dtype``.
+            y: ``(N,)`` integer labels in ``[0, C)``, or None for test mode.
+
+        Returns:
+            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: float loss (softmax plus
+            ``0.5*reg*sum_i sum(Wi**2)``) and a dict of gradients shaped like ``params``.
+        """
+        X = check_X(X, self.dtype, self.input_dim)
+        mode = "test" if y is None else "train"
+        if y is not None:
+            check_labels("y", y, X.shape[0], self.num_classes)
+        if self.use_dropout:
+            self.dropout_param["mode"] = mode
+        if self.normalization == "batchnorm":
+            for bp in self.bn_params:
+                bp["mode"] = mode
+
+        p, L = self.params, self.num_layers
+        h = X.reshape(X.shape[0], -1)
+        caches = []
+        for i in range(1, L):
+            h, c_aff = affine_forward(h, p[f"W{i}"], p[f"b{i}"])
+            c_norm = c_drop = None
+            if self.normalization == "batchnorm":
+                h, c_norm = batchnorm_forward(
+                    h, p[f"gamma{i}"], p[f"beta{i}"], self.bn_params[i - 1]
+                )
+            elif self.normalization == "layernorm":
+                h, c_norm = layernorm_forward(
+                    h, p[f"gamma{i}"], p[f"beta{i}"], self.bn_params[i - 1]
+                )
+            h, c_relu = relu_forward(h)
+            if self.use_dropout:
+                h, c_drop = dropout_forward(h, self.dropout_param)
+            caches.append((c_aff, c_norm, c_relu, c_drop))
+        scores, c_last = affine_forward(h, p[f"W{L}"], p[f"b{L}"])
+        if y is None:
+            return scores
+
+        loss, dh = softmax_loss(scores, y)
+        grads = {}
+        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dh, c_last)
+        for i in range(L - 1, 0, -1):
+            c_aff, c_norm, c_relu, c_drop = caches[i - 1]
+            if self.use_dropout:
+                dh = dropout_backward(dh, c_drop)
+            dh = relu_backward(dh, c_relu)
+            if self.normalization == "batchnorm":
+                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = batchnorm_backward_alt(dh, c_norm)
+            elif self.normalization == "layernorm":
+                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layernorm_backward(dh, c_norm)
+            if i > 1:
+                dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, c_aff)
+            else:
+                grads["W1"], grads["b1"] = affine_param_grads(dh, c_aff)
+        loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
+        return loss, grads

@@ -1,0 +1,282 @@
+"""Training options: one table drives the ``numnet train`` flags, TOML config files and config.json.
+
+Precedence: built-in defaults < ``--config FILE`` (TOML) < flags given on the command line. A
+config file uses the option names with ``_`` or ``-`` (``lr_schedule = "cosine"``,
+``hidden-dims = [512, 256]``), flat or grouped in tables (``[optim] lr = 1e-3``: the table name is
+ignored). Unknown keys and ill-typed values are errors naming the file and key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from numnet.cli.errors import UsageError
+
+MODELS = ("convnet", "fc", "threelayer")
+DATASETS = ("fashion-mnist", "mnist", "cifar10")
+OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("none", "lr_decay", "step", "cosine")
+NORMS = ("none", "batchnorm", "layernorm", "groupnorm")
+INITS = ("kaiming", "xavier", "gaussian")
+
+#: Architecture defaults per model, used where --hidden-dims / --filters are not given.
+MODEL_DEFAULTS = {
+    "convnet": {"filters": [32, 64], "hidden_dims": [128], "dropout": 0.5},
+    "fc": {"filters": [], "hidden_dims": [512, 256], "dropout": 1.0},
+    "threelayer": {"filters": [32], "hidden_dims": [100], "dropout": 1.0},
+}
+
+
+def _float(s) -> float:
+    if isinstance(s, bool):
+        raise ValueError(f"expected a number, got {s!r}")
+    try:
+        v = float(s)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number, got {s!r}")
+    return v
+
+
+def _nonneg_float(s) -> float:
+    v = _float(s)
+    if v < 0:
+        raise ValueError(f"must be >= 0, got {s!r}")
+    return v
+
+
+def _pos_float(s) -> float:
+    v = _float(s)
+    if v <= 0:
+        raise ValueError(f"must be > 0, got {s!r}")
+    return v
+
+
+def _keep_ratio(s) -> float:
+    v = _float(s)
+    if not 0 < v <= 1:
+        raise ValueError(f"must be a keep probability in (0, 1], got {s!r}")
+    return v
+
+
+def _int(s, low: int) -> int:
+    if isinstance(s, (float, bool)):
+        raise ValueError(f"expected an integer, got {s!r}")
+    try:
+        v = int(s)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected an integer, got {s!r}") from None
+    if v < low:
+        raise ValueError(f"must be >= {low}, got {s!r}")
+    return v
+
+
+def _pos_int(s) -> int:
+    return _int(s, 1)
+
+
+def _nonneg_int(s) -> int:
+    return _int(s, 0)
+
+
+def _int_list(s) -> list[int]:
+    if isinstance(s, (list, tuple)):
+        items = list(s)
+    else:
+        items = [t for t in str(s).replace(" ", "").split(",") if t]
+    return [_pos_int(t) for t in items]
+
+
+def _bool(s) -> bool:
+    if isinstance(s, bool):
+        return s
+    raise ValueError(f"must be true or false, got {s!r}")
+
+
+def _str(s) -> str:
+    if not isinstance(s, str):
+        raise ValueError(f"must be a string, got {s!r}")
+    return s
+
+
+@dataclass(frozen=True)
+class Option:
+    """One training option.
+
+    Attributes:
+        key: config key (``lr_schedule``); the flag is ``--lr-schedule``.
+        default: built-in default (``None``: not set).
+        convert: turns a command-line string or a TOML value into the option's value; raises
+            ValueError with the reason.
+        help: the --help text (argparse appends the default).
+        choices: allowed values, if a fixed set.
+        flag: a boolean switch (``--augment`` / ``--no-augment``).
+        metavar: placeholder in --help.
+        resumable: may be changed by ``--resume`` (e.g. more --epochs); others are locked.
+    """
+
+    key: str
+    default: Any
+    convert: Callable[[Any], Any]
+    help: str
+    choices: tuple | None = None
+    flag: bool = False
+    metavar: str | None = None
+    resumable: bool = False
+    group: str = "training"
+
+    @property
+    def flag_name(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+
+def _O(key, default, convert, help, group, **kw) -> Option:
+    return Option(key, default, convert, help, group=group, **kw)
+
+
+# fmt: off
+OPTIONS: tuple[Option, ...] = (
+    _O("model", "convnet", _str, "architecture", "model", choices=MODELS),
+    _O("hidden_dims", None, _int_list, "hidden affine sizes, comma separated "
+       "(default per model: convnet 128; fc 512,256; threelayer 100)", "model", metavar="N,N"),
+    _O("filters", None, _int_list, "conv channels per stage, comma separated; threelayer takes "
+       "one number (default per model: convnet 32,64; threelayer 32)", "model", metavar="F,F"),
+    _O("filter_size", None, _pos_int, "conv kernel size (default per model: convnet 3; "
+       "threelayer 7)", "model", metavar="K"),
+    _O("norm", "batchnorm", _str, "normalisation after each conv/affine layer (threelayer "
+       "ignores it)", "model", choices=NORMS),
+    _O("dropout", None, _keep_ratio, "dropout KEEP probability after hidden affine layers; 1 = "
+       "off (default per model: convnet 0.5; fc 1; threelayer has no dropout)", "model",
+       metavar="P"),
+    _O("init", "kaiming", _str, "weight initialisation", "model", choices=INITS),
+    _O("weight_scale", 1e-3, _pos_float, "std of the 'gaussian' init", "model", metavar="S"),
+    _O("data", "fashion-mnist", _str, "data set", "data", choices=DATASETS),
+    _O("data_dir", None, _str, "directory holding the data set's files (default: search "
+       "$NUMNET_DATA, the cache dir, then the system copy)", "data", metavar="DIR",
+       resumable=True),
+    _O("download", False, _bool, "download the data set if it is not found", "data", flag=True,
+       resumable=True),
+    _O("num_train", None, _pos_int, "train on only the first N training images after the "
+       "validation split, for quick runs (default: all)", "data", metavar="N"),
+    _O("num_val", 5000, _pos_int, "images held out of the training set for validation", "data",
+       metavar="N"),
+    _O("num_test", None, _pos_int, "evaluate on only the first N test images, for quick runs "
+       "(default: all)", "data", metavar="N"),
+    _O("augment", False, _bool, "random crop (pad 2) and horizontal flip of training batches",
+       "data", flag=True),
+    _O("optimizer", "adam", _str, "update rule", "optimizer", choices=OPTIMIZERS),
+    _O("lr", 1e-3, _pos_float, "learning rate (peak, after warm-up)", "optimizer", metavar="LR"),
+    _O("momentum", 0.9, _nonneg_float, "momentum of sgd_momentum / nesterov_momentum",
+       "optimizer", metavar="M"),
+    _O("weight_decay", 1e-2, _nonneg_float, "decoupled weight decay of adamw", "optimizer",
+       metavar="WD"),
+    _O("lr_schedule", "cosine", _str, "learning-rate schedule over the epochs: lr_decay = "
+       "multiply by --lr-decay every epoch (the course's), step = multiply by --lr-decay every "
+       "--lr-step epochs, cosine = anneal to 0", "optimizer", choices=SCHEDULES),
+    _O("lr_decay", 0.1, _pos_float, "factor of the lr_decay and step schedules", "optimizer",
+       metavar="G"),
+    _O("lr_step", 5, _pos_int, "epochs between step-schedule decays", "optimizer", metavar="E"),
+    _O("warmup_epochs", 0.0, _nonneg_float, "linear learning-rate warm-up (epochs, may be "
+       "fractional)", "optimizer", metavar="E"),
+    _O("reg", 0.0, _nonneg_float, "L2 regularisation strength (0.5 * reg * sum W^2)",
+       "optimizer", metavar="R"),
+    _O("grad_clip", None, _pos_float, "clip gradients to this global L2 norm (default: no clipping)", "optimizer",
+       metavar="NORM"),
+    _O("epochs", 10, _pos_int, "training epochs", "training", metavar="E", resumable=True),
+    _O("batch_size", 128, _pos_int, "minibatch size", "training", metavar="B"),
+    _O("patience", None, _pos_int, "stop after this many epochs without a better val accuracy (default: never)",
+       "training", metavar="E", resumable=True),
+    _O("seed", 0, _nonneg_int, "seed of every random choice (init, split, batches, dropout, "
+       "augmentation)", "training", metavar="S"),
+    _O("threads", None, _pos_int, "BLAS/OpenMP threads (default: the libraries' own choice)",
+       "training", metavar="T", resumable=True),
+)
+# fmt: on
+
+BY_KEY: dict[str, Option] = {o.key: o for o in OPTIONS}
+
+
+def defaults() -> dict[str, Any]:
+    """Every option's built-in default."""
+    return {o.key: o.default for o in OPTIONS}
+
+
+def convert(opt: Option, value: Any, where: str) -> Any:
+    """Check and convert one value, raising :class:`UsageError` that names ``where``."""
+    try:
+        v = opt.convert(value)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"{where}: {e}") from None
+    if opt.choices is not None and v not in opt.choices:
+        allowed = ", ".join(opt.choices)
+        raise UsageError(f"{where}: invalid choice {v!r} (choose from {allowed})")
+    return v
+
+
+def _flatten(table: Mapping, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, prefix=f"{prefix}{k}."))
+        else:
+            out[k] = (v, f"{prefix}{k}")
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into ``{key: value}`` (converted and checked).
+
+    Raises:
+        UsageError: the file is missing or not TOML, a key is unknown, or a value is invalid.
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} not found") from None
+    except OSError as e:
+        raise UsageError(f"cannot read config file {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+    out: dict[str, Any] = {}
+    for name, (value, shown) in _flatten(raw).items():
+        key = name.replace("-", "_")
+        opt = BY_KEY.get(key)
+        if opt is None:
+            raise UsageError(
+                f"unknown key {shown!r} in config file {path} (known keys: {', '.join(BY_KEY)})"
+            )
+        out[key] = convert(opt, value, f"{path}: {shown}")
+    return out
+
+
+def resolve(explicit: Mapping[str, Any], config_file: str | None = None) -> dict[str, Any]:
+    """Defaults, then the config file, then the explicitly given flags."""
+    cfg = defaults()
+    if config_file is not None:
+        cfg.update(load_toml(config_file))
+    cfg.update(explicit)
+    cfg.update(architecture(cfg))
+    return cfg
+
+
+def architecture(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-model defaults for ``filters``, ``hidden_dims``, ``filter_size``, ``dropout``."""
+    model = cfg["model"]
+    out = dict(MODEL_DEFAULTS[model])
+    out["filter_size"] = {"convnet": 3, "threelayer": 7, "fc": None}[model]
+    for k in ("filters", "hidden_dims", "filter_size", "dropout"):
+        if cfg.get(k) is not None:
+            out[k] = cfg[k]
+    return out

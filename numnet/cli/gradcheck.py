@@ -1,0 +1,36 @@
+"""``numnet gradcheck``: numeric gradient checks of every layer and model, as a table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from numnet.cli.errors import CLIError
+from numnet.cli.gradcheck_cases import all_cases
+
+
+def run(args: argparse.Namespace, explicit: dict) -> int:
+    """Run the checks; exit code 0 if all pass, 1 otherwise."""
+    cases = all_cases()
+    if args.only:
+        cases = [c for c in cases if args.only in c.name]
+        if not cases:
+            raise CLIError(f"--only {args.only!r} matches no check")
+    width = max(len(c.name) for c in cases)
+    print(f"{'check':<{width}}  {'max rel error':>13}  {'tolerance':>9}  result")
+    failed = 0
+    t0 = time.perf_counter()
+    for i, case in enumerate(cases):
+        rng = np.random.default_rng([args.seed, i])
+        with np.errstate(all="ignore"):
+            err = case.run(rng)
+        ok = bool(np.isfinite(err) and err <= case.tol)
+        failed += not ok
+        print(f"{case.name:<{width}}  {err:13.2e}  {case.tol:9.0e}  {'pass' if ok else 'FAIL'}")
+        sys.stdout.flush()
+    seconds = time.perf_counter() - t0
+    print(f"{len(cases) - failed} of {len(cases)} checks passed ({seconds:.1f} s)")
+    return 1 if failed else 0

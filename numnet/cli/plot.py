@@ -1,0 +1,14 @@
+"""``numnet plot RUN_DIR``: redraw a run's plots from its saved metrics."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def run(args: argparse.Namespace, explicit: dict) -> int:
+    from numnet.plots import redraw
+
+    for path in redraw(Path(args.run_dir)):
+        print(path)
+    return 0

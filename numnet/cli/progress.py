@@ -1,0 +1,125 @@
+"""What ``numnet train`` shows while it runs: a tqdm bar per epoch on a terminal, else plain lines.
+
+Both are Solver callbacks (see :mod:`numnet.callbacks` for the hooks and their ``logs``). The plain
+form prints one line per accuracy check, e.g.::
+
+    epoch   3/10  loss 0.3121  train 89.20%  val 90.10%  lr 8.54e-04  41.3s
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def epoch_line(logs: dict, mean_loss: float, seconds: float) -> str:
+    """One epoch summary line (the same text in both display modes)."""
+    width = len(str(logs["num_epochs"]))
+    return (
+        f"epoch {logs['epoch']:>{width}}/{logs['num_epochs']}  loss {mean_loss:.4f}  "
+        f"train {100 * logs['train_acc']:.2f}%  val {100 * logs['val_acc']:.2f}%  "
+        f"lr {logs['lr']:.2e}  {seconds:.1f}s"
+    )
+
+
+class _EpochMeter:
+    """Mean loss and wall time since the previous accuracy check."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.loss_sum = 0.0
+        self.count = 0
+        self.start = time.perf_counter()
+
+    def add(self, loss: float):
+        self.loss_sum += loss
+        self.count += 1
+
+    @property
+    def mean(self) -> float:
+        return self.loss_sum / self.count if self.count else float("nan")
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+
+class PlainProgress:
+    """One line per accuracy check on ``file`` (default stdout), nothing per batch."""
+
+    def __init__(self, file: TextIO | None = None):
+        self.file = file
+        self.meter = _EpochMeter()
+
+    def on_train_begin(self, solver):
+        self.meter.reset()
+
+    def on_batch_end(self, solver, logs):
+        self.meter.add(logs["loss"])
+
+    def on_epoch_end(self, solver, logs):
+        out = self.file or sys.stdout
+        print(epoch_line(logs, self.meter.mean, self.meter.seconds), file=out, flush=True)
+        self.meter.reset()
+
+
+class BarProgress:
+    """A tqdm bar per epoch (loss and lr in its postfix), then the epoch line above it."""
+
+    def __init__(self, iterations_per_epoch: int, file: TextIO | None = None):
+        self.ipe = iterations_per_epoch
+        self.file = file
+        self.meter = _EpochMeter()
+        self.bar = None
+
+    def _open(self, epoch: int, num_epochs: int, done: int):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=self.ipe,
+            initial=done,
+            desc=f"epoch {epoch}/{num_epochs}",
+            unit="it",
+            leave=False,
+            dynamic_ncols=True,
+            file=self.file or sys.stderr,
+        )
+
+    def on_train_begin(self, solver):
+        self.meter.reset()
+
+    def on_batch_end(self, solver, logs):
+        self.meter.add(logs["loss"])
+        if self.bar is None:
+            num_epochs = max(1, round(logs["num_iterations"] / self.ipe))
+            done = (logs["iteration"] - 1) % self.ipe
+            self._open(logs["epoch"] + 1, num_epochs, done)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}", refresh=False)
+        if logs["iteration"] % self.ipe == 0:
+            self.close()
+
+    def on_epoch_end(self, solver, logs):
+        from tqdm.auto import tqdm
+
+        line = epoch_line(logs, self.meter.mean, self.meter.seconds)
+        tqdm.write(line, file=sys.stdout)
+        self.meter.reset()
+
+    def on_train_end(self, solver):
+        self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def make_progress(iterations_per_epoch: int, tty: bool | None = None):
+    """``BarProgress`` when stdout is a terminal (or ``tty=True``), else ``PlainProgress``."""
+    if tty is None:
+        tty = sys.stdout.isatty()
+    return BarProgress(iterations_per_epoch) if tty else PlainProgress()

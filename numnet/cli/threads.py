@@ -1,0 +1,49 @@
+"""``--threads``: cap the BLAS/OpenMP thread pools NumPy uses.
+
+Before NumPy is loaded, the libraries read their thread count from environment variables once, at
+load time; after that only threadpoolctl (optional) can change them. ``limit_threads`` does
+whichever of the two still works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+@contextlib.contextmanager
+def limit_threads(n: int | None) -> Iterator[None]:
+    """Within the block, BLAS/OpenMP use at most ``n`` threads (``None``: leave them alone)."""
+    if n is None:
+        yield
+        return
+    if "numpy" not in sys.modules:
+        # NumPy's BLAS reads these when it loads; set them for the rest of this process (and its
+        # children) since the libraries cannot be re-limited later without threadpoolctl.
+        for var in ENV_VARS:
+            os.environ[var] = str(n)
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print(
+            "numnet: warning: --threads has no effect here: NumPy is already loaded and "
+            "threadpoolctl is not installed",
+            file=sys.stderr,
+        )
+        yield
+        return
+    with threadpool_limits(limits=n):
+        yield

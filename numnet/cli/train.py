@@ -1,0 +1,229 @@
+"""``numnet train``: a new run, or ``--resume RUN_DIR`` to continue one.
+
+Every check that can fail (options, --out, model, data set) runs before the run directory is
+created or touched, so a mistake never leaves a half-made or modified run behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from numnet import __version__
+from numnet.cli import config as C
+from numnet.cli import dataload, models, rundir
+from numnet.cli.errors import EXIT_INTERRUPTED, CLIError, UsageError, one_line
+from numnet.cli.progress import make_progress
+from numnet.cli.record import RunRecorder, rows_until
+
+#: Training-accuracy sample per check (the course's Solver default).
+TRAIN_ACC_SAMPLES = 1000
+
+
+def optim_config(cfg) -> dict:
+    """The update rule's config: learning rate plus the options that rule reads."""
+    out = {"learning_rate": cfg["lr"]}
+    if cfg["optimizer"] in ("sgd_momentum", "nesterov_momentum"):
+        out["momentum"] = cfg["momentum"]
+    if cfg["optimizer"] == "adamw":
+        out["weight_decay"] = cfg["weight_decay"]
+    return out
+
+
+def lr_schedule(cfg, iterations_per_epoch: int):
+    """The ``numnet.schedules`` schedule for the options (None: constant)."""
+    from numnet import schedules as S
+
+    kind = cfg["lr_schedule"]
+    if kind == "lr_decay":
+        base = S.ExponentialDecay(cfg["lr_decay"])
+    elif kind == "step":
+        if not cfg["lr_decay"] <= 1:
+            raise UsageError(f"--lr-decay must be <= 1 for the step schedule, got {cfg['lr_decay']}")
+        base = S.StepDecay(cfg["lr_step"], cfg["lr_decay"])
+    elif kind == "cosine":
+        base = S.CosineDecay(cfg["epochs"] * iterations_per_epoch)
+    else:
+        base = None
+    warmup = round(cfg["warmup_epochs"] * iterations_per_epoch)
+    if warmup >= 1:
+        return S.LinearWarmup(warmup, after=base)
+    return base
+
+
+def _callbacks(cfg, run_dir, data, recorder) -> list:
+    ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
+    cbs = [recorder, make_progress(ipe)]
+    if isinstance(data["X_train"], dataload.AugmentedImages):
+        cbs.insert(0, data["X_train"])
+    if cfg["patience"] is not None:
+        from numnet.callbacks import EarlyStopping
+
+        cbs.append(EarlyStopping("val_acc", patience=cfg["patience"]))
+    return cbs
+
+
+def _config_json(cfg, model, ds, data, ipe, history) -> dict:
+    return {
+        "numnet_version": __version__,
+        "options": cfg,
+        "model_config": model.get_config(),
+        "iterations_per_epoch": ipe,
+        "data_info": {
+            "name": ds.name,
+            "source": str(ds.source) if ds.source else None,
+            "class_names": list(ds.class_names),
+            "image_shape": list(ds.image_shape),
+            "num_train": int(data["X_train"].shape[0]),
+            "num_val": int(data["X_val"].shape[0]),
+            "num_test": int(data["X_test"].shape[0]),
+            "normalization": data.normalization.to_dict(),
+        },
+        "history": history,
+    }
+
+
+def _session(argv_note: str) -> dict:
+    return {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": argv_note}
+
+
+def _command_line() -> str:
+    return "numnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def run(args: argparse.Namespace, explicit: dict) -> int:
+    """Train (or resume); return the exit code."""
+    if args.resume is not None:
+        return _resume(args, explicit)
+    return _new(args, explicit)
+
+
+def _new(args, explicit) -> int:
+    from numnet.data import get_spec
+
+    cfg = C.resolve(explicit, args.config)
+    out = Path(args.out) if args.out else rundir.default_run_dir(cfg["model"])
+    rundir.check_new_run_dir(out)
+    spec = get_spec(cfg["data"])
+    model = models.build(models.model_kwargs(cfg, spec.image_shape, spec.num_classes))
+    ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
+    data = _data(ds, cfg)
+
+    from numnet.solver import Solver
+
+    run_dir = rundir.create_run_dir(out)
+    recorder = RunRecorder(run_dir)
+    ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
+    solver = Solver(
+        model,
+        data,
+        update_rule=cfg["optimizer"],
+        optim_config=optim_config(cfg),
+        batch_size=cfg["batch_size"],
+        num_epochs=cfg["epochs"],
+        num_train_samples=TRAIN_ACC_SAMPLES,
+        verbose=False,
+        seed=cfg["seed"],
+        shuffle=True,
+        lr_schedule=lr_schedule(cfg, ipe),
+        grad_clip=cfg["grad_clip"],
+        callbacks=_callbacks(cfg, run_dir, data, recorder),
+        interrupt_checkpoint=str(run_dir / rundir.LAST),
+    )
+    conf = _config_json(cfg, model, ds, data, ipe, [_session(_command_line())])
+    rundir.write_json(run_dir / rundir.CONFIG, conf)
+    print(f"training {model.get_config()['name']} ({model.num_params():,} params) on {ds.name}: "
+          f"{data['X_train'].shape[0]} train / {data['X_val'].shape[0]} val images, "
+          f"{cfg['epochs']} epochs of {ipe} steps; run directory {run_dir}")  # fmt: skip
+    return _train(solver, run_dir, data, ds)
+
+
+def _data(ds, cfg):
+    data = dataload.split(ds, cfg)
+    if cfg["augment"]:
+        data["X_train"] = dataload.AugmentedImages(data["X_train"], cfg["seed"])
+    return data
+
+
+def _resume(args, explicit) -> int:
+    if args.config is not None or args.out is not None:
+        raise UsageError("--resume continues a run with its saved config; drop --config/--out")
+    run_dir = Path(args.resume)
+    if not run_dir.is_dir():
+        raise CLIError(f"--resume {run_dir}: no such run directory")
+    saved = rundir.read_json(run_dir / rundir.CONFIG)
+    try:
+        options, model_config = dict(saved["options"]), saved["model_config"]
+    except (KeyError, TypeError):
+        raise CLIError(f"{run_dir / rundir.CONFIG} is not a numnet run config") from None
+    for key, value in explicit.items():
+        if not C.BY_KEY[key].resumable and value != options.get(key):
+            raise UsageError(
+                f"{C.BY_KEY[key].flag_name} cannot change when resuming (the run used "
+                f"{options.get(key)!r}); start a new run instead"
+            )
+    cfg = {**C.defaults(), **options, **explicit}
+    last = run_dir / rundir.LAST
+    if not last.is_file():
+        raise CLIError(f"nothing to resume in {run_dir}: {rundir.LAST} not found")
+    model = models.build(model_config)
+    ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
+    data = _data(ds, cfg)
+
+    from numnet.checkpoint import CheckpointError
+    from numnet.solver import Solver
+
+    recorder = RunRecorder(run_dir)
+    ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
+    try:
+        solver = Solver.resume(
+            last,
+            model=model,
+            data=data,
+            num_epochs=cfg["epochs"],
+            lr_schedule=lr_schedule(cfg, ipe),
+            verbose=False,
+            callbacks=_callbacks(cfg, run_dir, data, recorder),
+            interrupt_checkpoint=str(last),
+        )
+    except CheckpointError as e:
+        raise CLIError(f"cannot resume {run_dir}: {one_line(e)}") from None
+    for name, attr in ((rundir.ITERATIONS, "iteration_rows"), (rundir.EPOCHS, "epoch_rows")):
+        if (run_dir / name).exists():
+            setattr(recorder, attr, rows_until(rundir.read_csv(run_dir / name), solver.iteration))
+    history = [*saved.get("history", []), _session(_command_line())]
+    rundir.write_json(
+        run_dir / rundir.CONFIG, _config_json(cfg, model, ds, data, ipe, history)
+    )
+    if solver.iteration >= solver.num_iterations:
+        print(f"{run_dir} already finished its {cfg['epochs']} epochs; pass a larger --epochs "
+              "to train longer. Evaluating it again.")  # fmt: skip
+    else:
+        print(f"resuming {run_dir} at epoch {solver.epoch + 1}, iteration {solver.iteration} "
+              f"of {solver.num_iterations}")  # fmt: skip
+    return _train(solver, run_dir, data, ds)
+
+
+def _train(solver, run_dir: Path, data, ds) -> int:
+    from numnet.callbacks import NonFiniteLossError
+
+    resume = f"numnet train --resume {shlex.quote(str(run_dir))}"
+    try:
+        solver.train()
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted at epoch {solver.epoch + 1}, iteration {solver.iteration}; "
+            f"checkpoint in {run_dir / rundir.LAST}\nresume with: {resume}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except NonFiniteLossError as e:
+        raise CLIError(f"training stopped: {one_line(e)} (run so far in {run_dir})") from None
+    from numnet.cli.finish import finish
+
+    finish(solver, run_dir, data, ds)
+    return 0

@@ -1,0 +1,81 @@
+"""Data sets for numnet: Fashion-MNIST, MNIST and CIFAR-10, verified, cached and memory-light.
+
+Typical use::
+
+    from numnet.data import load_dataset, prepare, BatchIterator, Augment
+    ds = load_dataset("fashion-mnist")              # uint8 (N, 1, 28, 28), int64 labels
+    data = prepare(ds, num_val=5000, seed=0)         # Solver-ready dict of float32 arrays
+    for X, y in BatchIterator(data["X_train"], data["y_train"], 128, seed=0, augment=Augment()):
+        ...
+
+Modules: ``registry`` (files, checksums, mirrors, classes), ``locations`` (search order and cache
+directory), ``download`` (fetch), ``idx`` and ``cifar`` (file formats), ``integrity``
+(checksums), ``datasets`` (load_dataset), ``preprocess`` (splits, normalisation), ``batches``
+(epochs and augmentation). The course's loaders are in :mod:`numnet.data_utils`.
+"""
+
+from .batches import Augment, BatchIterator, iterate_minibatches, random_crop, random_flip
+from .cifar import RestrictedUnpickler, load_cifar_binary_batch, load_cifar_python_batch
+from .datasets import Dataset, load_dataset
+from .download import download_file, extract_members, fetch
+from .errors import (
+    ChecksumError,
+    DataError,
+    DatasetNotFoundError,
+    DownloadError,
+    UnsafePickleError,
+)
+from .idx import encode_idx, read_idx
+from .integrity import verify_dataset, verify_file
+from .locations import Location, cache_dir, describe, find_all, locate
+from .preprocess import (
+    NORMALIZE_MODES,
+    Normalization,
+    NormalizedImages,
+    PreparedData,
+    compute_normalization,
+    prepare,
+    split_indices,
+)
+from .registry import DATASETS, DatasetSpec, FileSpec, get_spec
+
+__all__ = [
+    "DATASETS",
+    "NORMALIZE_MODES",
+    "Augment",
+    "BatchIterator",
+    "ChecksumError",
+    "DataError",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "DownloadError",
+    "FileSpec",
+    "Location",
+    "NormalizedImages",
+    "Normalization",
+    "PreparedData",
+    "RestrictedUnpickler",
+    "UnsafePickleError",
+    "cache_dir",
+    "compute_normalization",
+    "describe",
+    "download_file",
+    "encode_idx",
+    "extract_members",
+    "fetch",
+    "find_all",
+    "get_spec",
+    "iterate_minibatches",
+    "load_cifar_binary_batch",
+    "load_cifar_python_batch",
+    "load_dataset",
+    "locate",
+    "prepare",
+    "random_crop",
+    "random_flip",
+    "read_idx",
+    "split_indices",
+    "verify_dataset",
+    "verify_file",
+]

@@ -1,0 +1,418 @@
+"""The course's Solver: trains a classification model with minibatch updates, course-compatible.
+
+``Solver(model, data, **kwargs)`` takes the course's keyword arguments with the course's defaults
+and behaviour (see ``Solver``) plus a few numnet extras: ``seed``, ``shuffle``, ``lr_schedule``,
+``grad_clip``, ``callbacks`` and ``interrupt_checkpoint``.
+
+Example::
+
+    data = {"X_train": ..., "y_train": ..., "X_val": ..., "y_val": ...}
+    model = FullyConnectedNet([100, 100], input_dim=3 * 32 * 32, num_classes=10)
+    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
+                    lr_decay=0.95, num_epochs=10, batch_size=100, print_every=100)
+    solver.train()
+
+Departures from the course, on purpose:
+
+- ``checkpoint_name`` writes numnet's checkpoint (one ``.npz`` of arrays plus JSON metadata,
+  written atomically, loaded with ``allow_pickle=False``) to ``"%s_epoch_%d.npz"`` instead of a
+  pickle to ``"%s_epoch_%d.pkl"``. It holds everything ``Solver.resume`` needs.
+- ``verbose`` printing is done by a ``numnet.callbacks.PrintProgress`` callback (same lines).
+- A nan/inf loss or gradient raises ``NonFiniteLossError`` instead of training on garbage.
+- When no check ever improved ``best_val_acc`` (``best_params`` stays empty), the model keeps its
+  last params at the end instead of being given an empty dict.
+- ``train()`` continues from ``solver.iteration`` (the steps already done), so a resumed solver
+  finishes its run; a solver that has finished does nothing more unless ``num_epochs`` is raised.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from numnet import _training as tr
+from numnet import checkpoint as _ckpt
+from numnet.backend import to_numpy
+from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
+from numnet.optim import DEFAULT_LEARNING_RATES, get_update_rule, global_norm
+from numnet.optim import clip_grads_by_global_norm as _clip
+from numnet.schedules import get_schedule
+
+__all__ = ["NonFiniteLossError", "Solver"]
+
+
+class Solver:
+    """Trains a model with one of the update rules in ``numnet.optim``.
+
+    The model must have ``params`` (dict name -> array, read on every ``loss`` call) and
+    ``loss(X, y=None)``: scores ``(N, C)`` when ``y`` is None, else ``(loss, grads)`` with ``grads``
+    keyed like ``params``. Optional: ``frozen`` (names not to update), ``rng``, ``get_config``,
+    ``buffers``/``load_buffers`` (see ``numnet.checkpoint``).
+
+    Args:
+        model: the model to train.
+        data: dict with ``X_train`` (N_train, ...), ``y_train`` (N_train,) integer labels,
+            ``X_val`` (N_val, ...), ``y_val`` (N_val,); other keys are ignored.
+        update_rule: name of a rule in ``numnet.optim`` (default ``"sgd"``) or a callable; an
+            unknown name raises ``ValueError('Invalid update_rule "..."')``.
+        optim_config: hyperparameters for the rule (each param gets its own shallow copy).
+        lr_decay: every param's ``learning_rate`` is multiplied by this after each epoch.
+        batch_size: minibatch size (default 100).
+        num_epochs: epochs to train (default 10).
+        num_train_samples: train accuracy is measured on this many samples (default 1000;
+            None: all).
+        num_val_samples: the same for validation (default None: all).
+        checkpoint_name: if given, a checkpoint is saved to ``"%s_epoch_%d.npz"`` at every check.
+        print_every: iterations between loss lines (default 10).
+        verbose: print the course's progress lines (default True).
+        seed: None (course: ``np.random.choice`` on NumPy's global state), an int or a Generator:
+            batches and accuracy subsamples then come from ``np.random.default_rng(seed)`` and the
+            global state is never touched.
+        shuffle: False (course: minibatches drawn with replacement); True: each epoch is a
+            random permutation cut into ``ceil(N_train / batch_size)`` batches, the last partial.
+        lr_schedule: None, a ``numnet.schedules.Schedule`` or its config dict; each step sets
+            ``learning_rate = base_lr * schedule(epoch, iteration)``. Not together with lr_decay.
+        grad_clip: None or a max global L2 norm of the gradients (``clip_grads_by_global_norm``).
+        callbacks: objects with hook methods (see ``numnet.callbacks``).
+        interrupt_checkpoint: where Ctrl-C writes its checkpoint (default: with
+            ``checkpoint_name``, ``"%s_interrupted.npz"``; else none is written).
+
+    Attributes (besides the arguments): ``epoch``, ``iteration`` (steps done), ``best_val_acc``,
+    ``best_params``, ``loss_history``, ``train_acc_history``, ``val_acc_history``,
+    ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``.
+    """
+
+    def __init__(self, model, data, **kwargs):
+        self.model = model
+        tr.check_data(data)
+        self.X_train = data["X_train"]
+        self.y_train = data["y_train"]
+        self.X_val = data["X_val"]
+        self.y_val = data["y_val"]
+
+        # Unpack keyword arguments
+        self.update_rule = kwargs.pop("update_rule", "sgd")
+        self.optim_config = kwargs.pop("optim_config", {})
+        self.lr_decay = kwargs.pop("lr_decay", 1.0)
+        self.batch_size = kwargs.pop("batch_size", 100)
+        self.num_epochs = kwargs.pop("num_epochs", 10)
+        self.num_train_samples = kwargs.pop("num_train_samples", 1000)
+        self.num_val_samples = kwargs.pop("num_val_samples", None)
+        self.checkpoint_name = kwargs.pop("checkpoint_name", None)
+        self.print_every = kwargs.pop("print_every", 10)
+        self.verbose = kwargs.pop("verbose", True)
+        # numnet extras
+        self.seed = kwargs.pop("seed", None)
+        self.shuffle = bool(kwargs.pop("shuffle", False))
+        self.lr_schedule = get_schedule(kwargs.pop("lr_schedule", None))
+        self.grad_clip = kwargs.pop("grad_clip", None)
+        self.callbacks = list(kwargs.pop("callbacks", ()))
+        self.interrupt_checkpoint = kwargs.pop("interrupt_checkpoint", None)
+
+        # Throw an error if there are extra keyword arguments
+        if len(kwargs) > 0:
+            extra = ", ".join(f'"{k}"' for k in list(kwargs.keys()))
+            raise ValueError(f"Unrecognized arguments {extra}")
+
+        # Make sure the update rule exists, then replace the string name with the actual function
+        self.update_rule_name = (
+            self.update_rule if isinstance(self.update_rule, str) else None
+        ) or getattr(self.update_rule, "__name__", None)
+        self.update_rule = get_update_rule(self.update_rule)
+        tr.check_settings(self)
+        self.rng = tr.make_rng(self.seed)
+        self._reset()
+
+    def _reset(self):
+        """Set up some book-keeping variables for optimization. Don't call this manually."""
+        self.epoch = 0
+        self.best_val_acc = 0
+        self.best_params = {}
+        self.loss_history = []
+        self.train_acc_history = []
+        self.val_acc_history = []
+        self.iteration = 0
+        self.stop_training = False
+        self.stop_reason = None
+        self._epoch_order = None
+        self._last_step_params = None
+        self._consistent = True
+
+        # Make a deep copy of the optim_config for each parameter
+        self.optim_configs = {}
+        for p in self.model.params:
+            d = {k: v for k, v in self.optim_config.items()}
+            self.optim_configs[p] = d
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def iterations_per_epoch(self) -> int:
+        """Course: ``max(N_train // batch_size, 1)``; with ``shuffle``: ``ceil(N / batch_size)``."""
+        n = self.X_train.shape[0]
+        if self.shuffle:
+            return -(-n // self.batch_size)
+        return max(n // self.batch_size, 1)
+
+    @property
+    def num_iterations(self) -> int:
+        return self.num_epochs * self.iterations_per_epoch
+
+    @property
+    def base_learning_rate(self) -> float:
+        """The learning rate a schedule scales: ``optim_config``'s, else the rule's default."""
+        lr = self.optim_config.get("learning_rate")
+        return float(lr if lr is not None else DEFAULT_LEARNING_RATES[self.update_rule_name])
+
+    # ------------------------------------------------------------------ steps
+    def _batch_indices(self, t: int) -> np.ndarray:
+        num_train = self.X_train.shape[0]
+        if not self.shuffle:
+            if self.rng is None:
+                # Course fallback (no seed): NumPy's global state, with replacement.
+                return np.random.choice(num_train, self.batch_size)  # noqa: NPY002
+            return self.rng.integers(0, num_train, size=self.batch_size)
+        ipe = self.iterations_per_epoch
+        if t % ipe == 0 or self._epoch_order is None:
+            rng = self.rng if self.rng is not None else np.random
+            self._epoch_order = rng.permutation(num_train)
+        i = t % ipe
+        return self._epoch_order[i * self.batch_size : (i + 1) * self.batch_size]
+
+    def _lr(self) -> float:
+        frozen = getattr(self.model, "frozen", ())
+        for p, cfg in self.optim_configs.items():
+            if p not in frozen and "learning_rate" in cfg:
+                return float(cfg["learning_rate"])
+        return float("nan")
+
+    def _step(self, t: int = 0) -> float:
+        """Make a single gradient update. This is called by train() and should not be called
+        manually. Returns the global gradient norm (before clipping)."""
+        # Make a minibatch of training data
+        batch_mask = self._batch_indices(t)
+        X_batch = self.X_train[batch_mask]
+        y_batch = self.y_train[batch_mask]
+
+        # Compute loss and gradient
+        loss, grads = self.model.loss(X_batch, y_batch)
+        frozen = getattr(self.model, "frozen", ())
+        trainable = {p: grads[p] for p in self.model.params if p not in frozen}
+        if self.grad_clip is not None:
+            trainable, norm = _clip(trainable, self.grad_clip)
+        else:
+            norm = global_norm(trainable)
+        if not (math.isfinite(float(loss)) and math.isfinite(norm)):
+            raise tr.nonfinite_error(self, t, loss, trainable)
+        self.loss_history.append(loss)
+
+        # Perform a parameter update
+        for p, w in self.model.params.items():
+            if p in frozen:
+                continue
+            dw = trainable[p]
+            config = self.optim_configs[p]
+            next_w, next_config = self.update_rule(w, dw, config)
+            self.model.params[p] = next_w
+            self.optim_configs[p] = next_config
+        return norm
+
+    # --------------------------------------------------------------- checking
+    def check_accuracy(self, X, y, num_samples=None, batch_size=100):
+        """Check accuracy of the model on the provided data.
+
+        Args:
+            X: array of data, shape (N, d_1, ..., d_k).
+            y: array of labels, shape (N,).
+            num_samples: if not None, subsample the data (with replacement, as the course) and
+                only test the model on num_samples datapoints.
+            batch_size: split X and y into batches of this size to avoid using too much memory.
+
+        Returns:
+            acc: the fraction of instances correctly classified by the model, as a float.
+        """
+        # Maybe subsample the data
+        N = X.shape[0]
+        if num_samples is not None and N > num_samples:
+            if self.rng is None:
+                mask = np.random.choice(N, num_samples)  # noqa: NPY002 (course fallback)
+            else:
+                mask = self.rng.integers(0, N, size=num_samples)
+            N = num_samples
+            X = X[mask]
+            y = y[mask]
+
+        # Compute predictions in batches
+        num_batches = N // batch_size
+        if N % batch_size != 0:
+            num_batches += 1
+        y_pred = []
+        for i in range(num_batches):
+            start = i * batch_size
+            end = (i + 1) * batch_size
+            scores = self.model.loss(X[start:end])
+            y_pred.append(to_numpy(scores.argmax(axis=1)))
+        y_pred = np.hstack(y_pred)
+        return float(np.mean(y_pred == to_numpy(y)))
+
+    def _check(self, t: int, started: float) -> dict:
+        train_acc = self.check_accuracy(
+            self.X_train, self.y_train, num_samples=self.num_train_samples
+        )
+        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
+        self.train_acc_history.append(train_acc)
+        self.val_acc_history.append(val_acc)
+
+        # Keep track of the best model
+        if val_acc > self.best_val_acc:
+            self.best_val_acc = val_acc
+            self.best_params = {}
+            for k, v in self.model.params.items():
+                self.best_params[k] = v.copy()
+
+        self.iteration = t + 1  # the checkpoint below is a complete state after step t
+        self._save_checkpoint()
+        return {
+            "epoch": self.epoch,
+            "num_epochs": self.num_epochs,
+            "iteration": t + 1,
+            "train_acc": train_acc,
+            "val_acc": val_acc,
+            "best_val_acc": float(self.best_val_acc),
+            "lr": self._lr(),
+            "seconds": time.perf_counter() - started,
+        }
+
+    # ------------------------------------------------------------ checkpoints
+    def _save_checkpoint(self):
+        if self.checkpoint_name is None:
+            return
+        self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch:d}.npz")
+
+    def save_checkpoint(self, path) -> None:
+        """Write the complete training state to ``path`` (see ``numnet.checkpoint``).
+
+        During training this is the live state. After ``train()`` returned it is the state after
+        the last step (what a resumed run continues from), although ``model.params`` then holds
+        the best params.
+        """
+        _ckpt.save_checkpoint(self, path)
+
+    @classmethod
+    def resume(cls, path, model=None, data=None, **overrides) -> Solver:
+        """A Solver in the exact state saved at ``path``; ``train()`` continues the run.
+
+        Args:
+            path: a checkpoint written by ``save_checkpoint``, ``checkpoint_name`` or Ctrl-C.
+            model: the model to load into; None builds it from the stored config
+                (``numnet.classifiers.build_model``).
+            data: the same data dict the run used (it is not stored in the checkpoint).
+            **overrides: Solver kwargs replacing the stored settings, e.g. ``num_epochs`` to train
+                longer, ``callbacks``, ``verbose``. Changing batch_size, seed or shuffle gives a
+                valid but different run.
+
+        Raises:
+            numnet.checkpoint.CheckpointError: unreadable file, or keys/shapes/dtypes not matching
+                the model; nothing is loaded into the model then.
+        """
+        return _ckpt.resume_solver(cls, path, model=model, data=data, **overrides)
+
+    def _interrupt_path(self):
+        if self.interrupt_checkpoint is not None:
+            return self.interrupt_checkpoint
+        if self.checkpoint_name is not None:
+            return f"{self.checkpoint_name}_interrupted.npz"
+        return None
+
+    # ----------------------------------------------------------------- train
+    def _iteration(self, t: int, started: float):
+        """Step ``t`` and its bookkeeping; returns (batch logs, check logs or None)."""
+        ipe, num_iterations = self.iterations_per_epoch, self.num_iterations
+        step_epoch = self.epoch
+        if self.lr_schedule is not None:
+            lr = self.base_learning_rate * self.lr_schedule(self.epoch, t)
+            for cfg in self.optim_configs.values():
+                cfg["learning_rate"] = lr
+        lr_used = self._lr()
+        grad_norm = self._step(t)
+        logs = {
+            "epoch": step_epoch,
+            "iteration": t + 1,
+            "num_iterations": num_iterations,
+            "loss": float(self.loss_history[-1]),
+            "lr": lr_used,
+            "grad_norm": grad_norm,
+            "seconds": time.perf_counter() - started,
+        }
+
+        # At the end of every epoch, increment the epoch counter and decay the learning rate.
+        epoch_end = (t + 1) % ipe == 0
+        if epoch_end:
+            self.epoch += 1
+            if self.lr_schedule is None:
+                for k in self.optim_configs:
+                    if "learning_rate" in self.optim_configs[k]:  # absent for frozen params
+                        self.optim_configs[k]["learning_rate"] *= self.lr_decay
+
+        # Check train and val accuracy on the first iteration, the last iteration, and at the
+        # end of each epoch.
+        first_it = t == 0
+        last_it = t == num_iterations - 1
+        check_logs = self._check(t, started) if (first_it or last_it or epoch_end) else None
+        self.iteration = t + 1
+        return logs, check_logs
+
+    def train(self):
+        """Run optimization to train the model, from ``self.iteration`` to ``num_iterations``.
+
+        Ctrl-C: the first one is deferred until the current step, its bookkeeping and its
+        callbacks are done; then a checkpoint of that state is written (see
+        ``interrupt_checkpoint``) and ``KeyboardInterrupt`` is re-raised. A second Ctrl-C stops at
+        once without a checkpoint. A ``KeyboardInterrupt`` raised by a callback also writes the
+        checkpoint (hooks run between steps); one raised from inside a step (only code can do
+        that: signals are deferred) writes none, since that state may be half updated.
+        """
+        cbs = CallbackList(
+            ([PrintProgress(self.print_every)] if self.verbose else []) + self.callbacks
+        )
+        self.stop_training = False
+        self.stop_reason = None
+        self._last_step_params = None
+        self._consistent = True
+        started = time.perf_counter()
+        ipe = self.iterations_per_epoch
+        try:
+            cbs.on_train_begin(self)
+            with tr.deferred_sigint() as sigint:
+                for t in range(self.iteration, self.num_iterations):
+                    if t % ipe == 0:
+                        cbs.on_epoch_begin(self)
+                    cbs.on_batch_begin(self)
+                    self._consistent = False
+                    logs, check_logs = self._iteration(t, started)
+                    self._consistent = True
+                    cbs.on_batch_end(self, logs)
+                    if check_logs is not None:
+                        cbs.on_epoch_end(self, check_logs)
+                    if sigint.pending:
+                        raise KeyboardInterrupt
+                    if self.stop_training:
+                        break
+            self._last_step_params = self.model.params
+            self.stop_reason = "early_stop" if self.stop_training else "completed"
+            # At the end of training swap the best params into the model
+            if self.best_params:
+                self.model.params = {k: v.copy() for k, v in self.best_params.items()}
+        except KeyboardInterrupt:
+            self._last_step_params = self.model.params
+            self.stop_reason = "interrupted"
+            path = self._interrupt_path()
+            if self._consistent and path is not None:
+                self.save_checkpoint(path)
+            raise
+        except BaseException:
+            self.stop_reason = "error"
+            raise
+        finally:
+            cbs.on_train_end(self)

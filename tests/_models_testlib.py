@@ -1,0 +1,116 @@
+"""Shared helpers of the model tests (tests/test_models_*.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from numnet.classifiers import build_model
+from numnet.gradient_check import eval_numerical_gradient, rel_error
+
+
+def model_grad_errors(model, X, y, names=None, h=1e-5, atol=1e-9) -> dict[str, float]:
+    """Relative error of every analytic gradient against a full central-difference gradient.
+
+    The numeric gradient perturbs ``model.params[name]`` in place, as the course's notebooks do,
+    so this also checks that ``loss`` reads ``self.params`` on every call. A gradient that is
+    zero in exact arithmetic (a bias right before batchnorm) has a numeric value of pure rounding
+    noise, so entries within ``atol`` of each other count as equal (error 0).
+    """
+    _, grads = model.loss(X, y)
+    names = sorted(model.params) if names is None else names
+    errors = {}
+    for name in names:
+        num = eval_numerical_gradient(
+            lambda _: model.loss(X, y)[0], model.params[name], verbose=False, h=h
+        )
+        close = np.abs(num - grads[name]) <= atol
+        errors[name] = 0.0 if close.all() else rel_error(num[~close], grads[name][~close])
+    return errors
+
+
+def assert_grads_close(model, X, y, tol, names=None, h=1e-5):
+    """Fail naming every param whose gradient's relative error exceeds ``tol``."""
+    errors = model_grad_errors(model, X, y, names, h)
+    bad = {k: v for k, v in errors.items() if not v < tol}
+    assert not bad, f"gradient rel errors above {tol}: {bad} (all: {errors})"
+
+
+def assert_reg_adds_l2(build, X, y, reg, weight_names):
+    """Loss at ``reg`` minus loss at 0 is ``0.5*reg*sum(W**2)``; grads differ by ``reg*W``."""
+    m0, m1 = build(0.0), build(reg)
+    for k in m0.params:
+        m1.params[k] = m0.params[k].copy()
+    l0, g0 = m0.loss(X, y)
+    l1, g1 = m1.loss(X, y)
+    expected = 0.5 * reg * sum(float(np.sum(m0.params[w] ** 2)) for w in weight_names)
+    assert abs((l1 - l0) - expected) <= 1e-10 * max(1.0, expected)
+    for k in m0.params:
+        extra = reg * m0.params[k] if k in weight_names else 0.0
+        np.testing.assert_allclose(g1[k], g0[k] + extra, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def assert_config_round_trip(model):
+    """``get_config`` is JSON-able and ``build_model`` rebuilds the same architecture."""
+    config = model.get_config()
+    assert config["name"] == type(model).__name__
+    again = json.loads(json.dumps(config))
+    rebuilt = build_model(again)
+    assert type(rebuilt) is type(model)
+    assert rebuilt.get_config() == config
+    assert sorted(rebuilt.params) == sorted(model.params)
+    for k, v in model.params.items():
+        assert rebuilt.params[k].shape == v.shape, k
+        assert rebuilt.params[k].dtype == v.dtype, k
+    return rebuilt
+
+
+def assert_no_mutation_of_input(model, X, y):
+    """``loss`` leaves ``X`` and ``y`` as they were."""
+    X0, y0 = X.copy(), y.copy()
+    model.loss(X, y)
+    model.loss(X)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+def overfit(model, X, y, epochs, batch_size, lr, rng):
+    """Train with Adam on ``(X, y)`` for ``epochs`` shuffled epochs; return the train accuracy.
+
+    Uses helper "train"'s Solver where it exists, else a few lines of Adam here.
+    """
+    try:
+        from numnet.solver import Solver
+    except ImportError:
+        Solver = None
+    if Solver is not None:
+        data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+        solver = Solver(
+            model,
+            data,
+            update_rule="adam",
+            optim_config={"learning_rate": lr},
+            batch_size=batch_size,
+            num_epochs=epochs,
+            verbose=False,
+            seed=0,
+            shuffle=True,
+        )
+        solver.train()
+    else:
+        state = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in model.params.items()}
+        t = 0
+        for _ in range(epochs):
+            order = rng.permutation(len(X))
+            for i in range(0, len(X), batch_size):
+                idx = order[i : i + batch_size]
+                _, grads = model.loss(X[idx], y[idx])
+                t += 1
+                for k, g in grads.items():
+                    m, v = state[k]
+                    m[...] = 0.9 * m + 0.1 * g
+                    v[...] = 0.999 * v + 0.001 * g * g
+                    mh, vh = m / (1 - 0.9**t), v / (1 - 0.999**t)
+                    model.params[k] = model.params[k] - lr * mh / (np.sqrt(vh) + 1e-8)
+    return float(np.mean(model.predict(X) == y))
