@@ -47,15 +47,16 @@ def _case_name(C, F, k, H, stride, pad, need_dx) -> str:
 
 def _memory(x, w, b, cp, dout, cache, need_dx) -> dict:
     """numnet's column-buffer sizes and peak allocations for one layer, in MB."""
-    N, C, H, _ = x.shape
+    N, C = x.shape[:2]
     k = w.shape[2]
-    _, _, Ho, Wo = cache.out_shape
+    _, _, Ho, _ = cache.out_shape
+    Wq = cache.plane_shape[1]
     K = C * k * k
-    # Columns per image: Ho rows of the padded width in the stride-1 layout, Ho*Wo otherwise.
-    per_image = K * (Ho * (H + 2 * cp["pad"]) if cp["stride"] == 1 else Ho * Wo) * x.itemsize
+    # numnet's columns cover Ho rows of Wq (padded width / stride) positions per image.
+    per_image = K * Ho * Wq * x.itemsize
     return {
         "im2col chunk MB": round(_im2col.chunk_size(N, per_image) * per_image / 2**20, 1),
-        "whole-batch im2col MB": round(N * K * Ho * Wo * x.itemsize / 2**20, 1),
+        "whole-batch im2col MB": round(N * K * Ho * cache.out_shape[3] * x.itemsize / 2**20, 1),
         "peak fwd MB": round(common.peak_extra_mb(lambda: conv_forward_fast(x, w, b, cp)), 1),
         "peak bwd MB": round(
             common.peak_extra_mb(lambda: conv_backward_fast(dout, cache, need_dx=need_dx)), 1

@@ -9,8 +9,13 @@ are ``conv_forward_fast`` (``conv_backward_fast``); the pooling variants likewis
 from __future__ import annotations
 
 from numnet.kernels.conv import ConvCache, conv2d_backward, conv2d_forward
+from numnet.kernels.conv_relu_pool import (
+    ConvReluPoolCache,
+    conv_relu_pool2d_backward,
+    conv_relu_pool2d_forward,
+)
 from numnet.kernels.pool import PoolCache, max_pool2d_backward, max_pool2d_forward
-from numnet.ops._conv_shapes import check_dout, conv_geometry, pool_geometry
+from numnet.ops._conv_shapes import check_dout, conv_geometry, pool_dims, pool_geometry
 
 __all__ = [
     "conv_backward_fast",
@@ -19,6 +24,8 @@ __all__ = [
     "conv_forward_fast",
     "conv_forward_im2col",
     "conv_forward_strides",
+    "conv_relu_pool_backward_fast",
+    "conv_relu_pool_forward_fast",
     "max_pool_backward_fast",
     "max_pool_backward_im2col",
     "max_pool_backward_reshape",
@@ -114,6 +121,54 @@ def max_pool_backward_fast(dout, cache):
     _check_cache(cache, PoolCache, "max_pool_forward_fast")
     check_dout(dout, cache.out.shape)
     return max_pool2d_backward(dout, cache)
+
+
+def conv_relu_pool_forward_fast(x, w, b, conv_param, pool_param):
+    """Conv -> ReLU -> max pool, fused (numnet extra; the course's sandwich is
+    ``numnet.layer_utils.conv_relu_pool_forward``).
+
+    Equal to the sandwich in value and gradient, but the conv and ReLU outputs (N, F, H', W') are
+    never stored: each batch chunk is pooled while it is in cache, and the cache holds one byte per
+    pooling window instead of two activation-sized arrays.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        w: filters of shape (F, C, HH, WW).
+        b: biases of shape (F,).
+        conv_param: dict with ``'stride'`` and ``'pad'``, as for ``conv_forward_fast``.
+        pool_param: dict with ``'pool_height'``, ``'pool_width'`` and ``'stride'``, applied to the
+            conv output of shape (N, F, H', W').
+
+    Returns:
+        ``(out, cache)``: ``out`` of shape (N, F, H'', W''), ``H'' = 1 + (H' - pool_height) //
+        pool stride``; ``cache`` a ``numnet.kernels.ConvReluPoolCache``.
+
+    Raises:
+        ValueError: as ``conv_forward_fast`` and ``max_pool_forward_fast``.
+    """
+    stride, pad, H_out, W_out = conv_geometry(x, w, b, conv_param)
+    ph, pw, ps, _, _ = pool_dims(H_out, W_out, pool_param)
+    return conv_relu_pool2d_forward(x, w, b, stride, pad, ph, pw, ps)
+
+
+def conv_relu_pool_backward_fast(dout, cache, need_dx=True):
+    """Backward pass of ``conv_relu_pool_forward_fast``.
+
+    Args:
+        dout: upstream gradient of shape (N, F, H'', W'').
+        cache: the cache from ``conv_relu_pool_forward_fast``.
+        need_dx: False skips the input gradient (returned as None), e.g. for a first layer.
+
+    Returns:
+        ``(dx, dw, db)`` shaped like ``x``, ``w`` and ``b``, in their dtypes.
+
+    Raises:
+        ValueError: ``cache`` is not a conv_relu_pool_forward_fast cache, or ``dout`` has the
+            wrong shape.
+    """
+    _check_cache(cache, ConvReluPoolCache, "conv_relu_pool_forward_fast")
+    check_dout(dout, cache.out.shape)
+    return conv_relu_pool2d_backward(dout, cache, need_dx=need_dx)
 
 
 # The course's names for its two conv implementations and two pooling paths: one fast path here.

@@ -8,6 +8,7 @@ drawing never disturbs a notebook's backend. Every PNG is written atomically.
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -175,14 +176,36 @@ def filter_grid(W: np.ndarray) -> np.ndarray:
     return visualize_grid(W.reshape(F * C, HH, WW, 1), ubound=1.0)[:, :, 0]
 
 
-def plot_filters(path: str | os.PathLike, W: np.ndarray, title: str = "First-layer filters") -> Path:
-    """Write ``filter_grid(W)`` as a PNG (see :func:`filter_grid` for shapes)."""
+def _tile_mask(n: int, HH: int, WW: int, shape: tuple) -> np.ndarray:
+    """True on the pixels of the first n tiles of a visualize_grid layout (padding 1)."""
+    g = math.ceil(math.sqrt(n))
+    mask = np.zeros(shape[:2], dtype=bool)
+    for i in range(n):
+        y0, x0 = (i // g) * (HH + 1), (i % g) * (WW + 1)
+        mask[y0 : y0 + HH, x0 : x0 + WW] = True
+    return mask
+
+
+def plot_filters(
+    path: str | os.PathLike, W: np.ndarray, title: str = "First-layer filters"
+) -> Path:
+    """Write ``filter_grid(W)`` as a PNG (see :func:`filter_grid` for shapes).
+
+    Separators and empty cells are left transparent (white), so dark filter pixels stay visible.
+    """
     grid = filter_grid(W)
+    F, C, HH, WW = np.shape(W)
+    inside = _tile_mask(F if grid.ndim == 3 else F * C, HH, WW, grid.shape)
+    if grid.ndim == 3:
+        grid = np.concatenate([grid, inside[..., None].astype(grid.dtype)], axis=2)  # alpha
+        kw = {}
+    else:
+        grid = np.ma.masked_array(grid, mask=~inside)
+        kw = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0}
     fig = _figure(5, 5)
     ax = fig.add_subplot()
-    kw = {"cmap": "gray"} if grid.ndim == 2 else {}
     ax.imshow(grid, interpolation="nearest", **kw)
-    ax.set_title(f"{title} ({W.shape[0]} x {W.shape[1]} x {W.shape[2]} x {W.shape[3]})")
+    ax.set_title(f"{title} ({F} x {C} x {HH} x {WW})")
     ax.axis("off")
     return _save(fig, path)
 
@@ -209,7 +232,9 @@ def plot_confusion(
     C = cm.shape[0]
     check_shape("cm", cm, (C, C))
     if len(class_names) != C:
-        raise ValueError(f"class_names must hold {C} names for a {C}x{C} matrix, got {len(class_names)}")
+        raise ValueError(
+            f"class_names must hold {C} names for a {C}x{C} matrix, got {len(class_names)}"
+        )
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
     size = max(5.0, 0.6 * C + 2.0)

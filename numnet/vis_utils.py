@@ -1,7 +1,8 @@
 """Image grids for looking at weights and images (the course's ``vis_utils``, NumPy only).
 
-The ConvolutionalNetworks notebook calls ``visualize_grid(model.params['W1'].transpose(0, 2, 3, 1))``;
-these functions keep the course's signatures, shapes and scaling. Where the course divides by zero
+The ConvolutionalNetworks notebook calls
+``visualize_grid(model.params['W1'].transpose(0, 2, 3, 1))``; these functions keep the course's
+signatures, shapes and scaling. Where the course divides by zero
 (a constant tile or a constant grid), numnet writes zeros instead of NaNs.
 """
 

@@ -21,7 +21,18 @@ from numnet.data.registry import (
 N_TRAIN, N_TEST = 360, 120
 
 #: A network small enough that one epoch on the tiny data set takes well under a second.
-SMALL = ["--filters", "4,8", "--hidden-dims", "16", "--num-val", "60", "--batch-size", "50"]
+SMALL = [
+    "--filters",
+    "4,8",
+    "--hidden-dims",
+    "16",
+    "--num-val",
+    "60",
+    "--batch-size",
+    "50",
+    "--lr",
+    "0.003",
+]
 
 
 def tiny_images(n: int, seed: int):
@@ -30,7 +41,7 @@ def tiny_images(n: int, seed: int):
     templates = np.random.default_rng(99).random((10, 28, 28)) > 0.7
     y = (np.arange(n) % 10).astype(np.uint8)
     rng.shuffle(y)
-    X = templates[y] * 160.0 + rng.random((n, 28, 28)) * 95.0
+    X = templates[y] * 200.0 + rng.random((n, 28, 28)) * 55.0
     return X.astype(np.uint8), y
 
 

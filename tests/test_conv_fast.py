@@ -12,9 +12,10 @@ from numnet.kernels import _im2col
 from numnet.kernels import conv as kconv
 from numnet.ops.conv import conv_backward_naive, conv_forward_naive
 
-# (x_shape, w_shape, stride, pad). Stride 1 takes the flat-row path, stride > 1 the grid path; the
-# cases cover filters 1x1 / 3x3 / 5x5 / 7x7 / 3x5 / 5x1, pad 0 up to pad > filter - 1, non-square
-# inputs, F much larger than C (dx by col2im) and F close to C (dx as a full convolution).
+# (x_shape, w_shape, stride, pad). Strides 1-3 (one phase plane, or stride**2 of them; windows
+# that overlap, touch or leave gaps), filters 1x1 / 2x2 / 3x3 / 5x5 / 7x7 / 3x5 / 5x1, pad 0 up to
+# pad > filter - 1, non-square inputs, F much larger than C (dx by col2im) and F close to C (dx as
+# a full convolution).
 CASES = [
     ((2, 3, 6, 6), (4, 3, 3, 3), 1, 1),
     ((2, 2, 7, 5), (3, 2, 3, 3), 1, 0),
@@ -30,6 +31,8 @@ CASES = [
     ((2, 2, 9, 7), (3, 2, 3, 5), 2, 2),
     ((2, 3, 7, 10), (2, 3, 1, 1), 3, 0),
     ((1, 2, 8, 8), (3, 2, 2, 2), 2, 0),
+    ((2, 2, 8, 8), (3, 2, 2, 2), 3, 0),
+    ((2, 3, 9, 11), (2, 3, 3, 3), 2, 2),
 ]
 IDS = [f"x{c[0][1:]}-w{c[1][2:]}-s{c[2]}-p{c[3]}" for c in CASES]
 
@@ -101,7 +104,7 @@ def test_conv_fast_float32_stays_float32(xp, rng, x_shape, w_shape, stride, pad,
     cp = {"stride": stride, "pad": pad}
     out, cache = fl.conv_forward_fast(*on(xp, [x, w, b]), cp)
     assert out.dtype == np.float32
-    assert cache.x_buf.dtype == np.float32
+    assert cache.x_planes.dtype == np.float32
     dout = xp.asarray(rng.standard_normal(out.shape).astype(dout_dtype))
     grads = fl.conv_backward_fast(dout, cache)
     assert [g.dtype for g in grads] == [np.float32] * 3

@@ -204,6 +204,7 @@ def test_config_round_trip(kwargs):
         ({"normalization": "instancenorm"}, "normalization must be one of None, 'batchnorm'"),
         ({"normalization": "groupnorm", "groups": 5}, "groups=5 must divide every conv channel"),
         ({"dropout_keep_ratio": 1.5}, r"dropout_keep_ratio must be in \(0, 1\]"),
+        ({"dropout_keep_ratio": None}, r"dropout_keep_ratio must be in \(0, 1\], got None"),
         ({"init": "gaussian"}, "weight_scale must be a finite number >= 0"),
         ({"convs_per_stage": 0}, "convs_per_stage must be a positive integer"),
     ],

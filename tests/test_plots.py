@@ -57,7 +57,9 @@ def test_plot_loss_with_no_finite_values_still_draws(tmp_path):
 
 
 def test_plot_accuracy_writes_png(tmp_path):
-    assert_png(plots.plot_accuracy(tmp_path / "a.png", [1, 2, 3], [0.5, 0.7, 0.8], [0.4, 0.6, 0.65]))
+    assert_png(
+        plots.plot_accuracy(tmp_path / "a.png", [1, 2, 3], [0.5, 0.7, 0.8], [0.4, 0.6, 0.65])
+    )
 
 
 def test_plot_accuracy_rejects_mismatched_lengths(tmp_path):

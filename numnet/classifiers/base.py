@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from numnet._checks import check_positive_int
+from numnet.backend import to_numpy
 
 
 class Model:
@@ -65,8 +66,10 @@ class Model:
         return slots
 
     def buffers(self) -> dict[str, np.ndarray]:
-        """Copies of the non-parameter state (batchnorm running mean/var), keys ``bn{n}.<stat>``."""
-        return {k: np.array(bp[key], copy=True) for k, (bp, key, _) in self._buffer_slots().items()}
+        """Host copies of the non-parameter state (batchnorm running mean/var), keys
+        ``bn{n}.<stat>``."""
+        slots = self._buffer_slots().items()
+        return {k: np.array(to_numpy(bp[key]), copy=True) for k, (bp, key, _) in slots}
 
     def load_buffers(self, buffers: Mapping[str, np.ndarray]) -> None:
         """Replace the running statistics with copies of ``buffers`` (as ``buffers()`` returns).
@@ -171,7 +174,7 @@ class Model:
         total = 0.0
         for n in weight_names:
             w = self.params[n]
-            total += float(np.sum(w * w))
+            total += float((w * w).sum())
             grads[n] = grads[n] + self.reg * w
         return 0.5 * self.reg * total
 
@@ -181,8 +184,19 @@ class Model:
         n = len(X)
         out = np.empty(n, dtype=np.int64)
         for i in range(0, n, batch_size):
-            out[i : i + batch_size] = np.argmax(self.loss(X[i : i + batch_size]), axis=1)
+            out[i : i + batch_size] = to_numpy(self.loss(X[i : i + batch_size]).argmax(axis=1))
         return out
+
+
+def check_keep_ratio(value) -> float:
+    """A dropout keep probability in (0, 1] as a float (1 means no dropout)."""
+    try:
+        keep = float(value)
+    except (TypeError, ValueError):
+        keep = float("nan")
+    if isinstance(value, bool) or not 0.0 < keep <= 1.0:
+        raise ValueError(f"dropout_keep_ratio must be in (0, 1], got {value!r}")
+    return keep
 
 
 def dtype_name(dtype) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from numnet._checks import check_labels, check_positive_int
+from numnet.backend import get_array_module
 from numnet.classifiers.base import Model, dtype_name
 from numnet.fast_layers import *
 from numnet.initializers import as_generator, check_scheme, init_weight
@@ -35,7 +36,7 @@ def check_input_dim(input_dim) -> tuple[int, int, int]:
 
 def check_images(X, dtype, input_dim) -> np.ndarray:
     """``X`` as an ``(N, C, H, W)`` array of ``dtype`` matching ``input_dim`` (no needless copy)."""
-    X = np.asarray(X, dtype=dtype)
+    X = get_array_module(X).asarray(X, dtype=dtype)
     if X.ndim != 4 or X.shape[1:] != tuple(input_dim):
         c, h, w = input_dim
         raise ValueError(f"X must have shape (N, {c}, {h}, {w}), got {X.shape}")

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
-from numnet.classifiers.base import Model, affine_param_grads, dtype_name
+from numnet.backend import get_array_module
+from numnet.classifiers.base import Model, affine_param_grads, check_keep_ratio, dtype_name
 from numnet.initializers import as_generator, check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
@@ -36,7 +37,7 @@ NORMALIZATIONS = (None, "batchnorm", "layernorm")
 def check_X(X, dtype, input_dim) -> np.ndarray:
     """``X`` as an array of ``dtype`` (no copy when it already is one), ``(N, *)`` with
     ``prod(*) == input_dim``."""
-    X = np.asarray(X, dtype=dtype)
+    X = get_array_module(X).asarray(X, dtype=dtype)
     if X.ndim < 2 or int(np.prod(X.shape[1:])) != input_dim:
         raise ValueError(
             f"X must have shape (N, ...) with {input_dim} features per row, got shape {X.shape}"
@@ -176,9 +177,7 @@ class FullyConnectedNet(Model):
                     f"(got dropout_keep_ratio={dropout_keep_ratio!r}, dropout={dropout!r})"
                 )
             dropout_keep_ratio = dropout
-        keep = float(dropout_keep_ratio)
-        if not 0.0 < keep <= 1.0:
-            raise ValueError(f"dropout_keep_ratio must be in (0, 1], got {dropout_keep_ratio!r}")
+        keep = check_keep_ratio(dropout_keep_ratio)
         hidden = _dims("hidden_dims", hidden_dims)
         check_positive_int("input_dim", input_dim)
         check_positive_int("num_classes", num_classes)

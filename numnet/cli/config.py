@@ -25,10 +25,17 @@ INITS = ("kaiming", "xavier", "gaussian")
 
 #: Architecture defaults per model, used where --hidden-dims / --filters are not given.
 MODEL_DEFAULTS = {
-    "convnet": {"filters": [32, 64], "hidden_dims": [128], "dropout": 0.5},
-    "fc": {"filters": [], "hidden_dims": [512, 256], "dropout": 1.0},
-    "threelayer": {"filters": [32], "hidden_dims": [100], "dropout": 1.0},
+    "convnet": {"filters": [32, 64], "hidden_dims": [128]},
+    "fc": {"filters": [], "hidden_dims": [512, 256]},
+    "threelayer": {"filters": [32], "hidden_dims": [100]},
 }
+
+
+THREADS_HELP = (
+    "BLAS/OpenMP threads; 0 = the libraries' own choice (all cores). 1 is the default because "
+    "NumPy's BLAS threads busy-wait: on a 2-core machine that was also running other work, 2 "
+    "threads made training 5x slower"
+)
 
 
 def _float(s) -> float:
@@ -148,11 +155,12 @@ OPTIONS: tuple[Option, ...] = (
        "one number (default per model: convnet 32,64; threelayer 32)", "model", metavar="F,F"),
     _O("filter_size", None, _pos_int, "conv kernel size (default per model: convnet 3; "
        "threelayer 7)", "model", metavar="K"),
+    _O("convs_per_stage", 1, _pos_int, "conv layers per convnet stage (each stage ends in a 2x2 "
+       "max pool)", "model", metavar="N"),
     _O("norm", "batchnorm", _str, "normalisation after each conv/affine layer (threelayer "
        "ignores it)", "model", choices=NORMS),
-    _O("dropout", None, _keep_ratio, "dropout KEEP probability after hidden affine layers; 1 = "
-       "off (default per model: convnet 0.5; fc 1; threelayer has no dropout)", "model",
-       metavar="P"),
+    _O("dropout", 1.0, _keep_ratio, "dropout KEEP probability after hidden affine layers; 1 = "
+       "off (threelayer has no dropout)", "model", metavar="P"),
     _O("init", "kaiming", _str, "weight initialisation", "model", choices=INITS),
     _O("weight_scale", 1e-3, _pos_float, "std of the 'gaussian' init", "model", metavar="S"),
     _O("data", "fashion-mnist", _str, "data set", "data", choices=DATASETS),
@@ -161,16 +169,17 @@ OPTIONS: tuple[Option, ...] = (
        resumable=True),
     _O("download", False, _bool, "download the data set if it is not found", "data", flag=True,
        resumable=True),
-    _O("num_train", None, _pos_int, "train on only the first N training images after the "
-       "validation split, for quick runs (default: all)", "data", metavar="N"),
+    _O("num_train", None, _pos_int, "train on only N of the training images (drawn with the "
+       "validation split), for quick runs (default: all the split leaves)", "data", metavar="N"),
     _O("num_val", 5000, _pos_int, "images held out of the training set for validation", "data",
        metavar="N"),
     _O("num_test", None, _pos_int, "evaluate on only the first N test images, for quick runs "
        "(default: all)", "data", metavar="N"),
-    _O("augment", False, _bool, "random crop (pad 2) and horizontal flip of training batches",
+    _O("augment", False, _bool, "random crop (zero pad 2 on 28x28 images, 4 on 32x32) and "
+       "horizontal flip of each training batch",
        "data", flag=True),
     _O("optimizer", "adam", _str, "update rule", "optimizer", choices=OPTIMIZERS),
-    _O("lr", 1e-3, _pos_float, "learning rate (peak, after warm-up)", "optimizer", metavar="LR"),
+    _O("lr", 2e-3, _pos_float, "learning rate (peak, after warm-up)", "optimizer", metavar="LR"),
     _O("momentum", 0.9, _nonneg_float, "momentum of sgd_momentum / nesterov_momentum",
        "optimizer", metavar="M"),
     _O("weight_decay", 1e-2, _nonneg_float, "decoupled weight decay of adamw", "optimizer",
@@ -185,16 +194,15 @@ OPTIONS: tuple[Option, ...] = (
        "fractional)", "optimizer", metavar="E"),
     _O("reg", 0.0, _nonneg_float, "L2 regularisation strength (0.5 * reg * sum W^2)",
        "optimizer", metavar="R"),
-    _O("grad_clip", None, _pos_float, "clip gradients to this global L2 norm (default: no clipping)", "optimizer",
-       metavar="NORM"),
-    _O("epochs", 10, _pos_int, "training epochs", "training", metavar="E", resumable=True),
-    _O("batch_size", 128, _pos_int, "minibatch size", "training", metavar="B"),
-    _O("patience", None, _pos_int, "stop after this many epochs without a better val accuracy (default: never)",
-       "training", metavar="E", resumable=True),
+    _O("grad_clip", None, _pos_float, "clip gradients to this global L2 norm (default: no "
+       "clipping)", "optimizer", metavar="NORM"),
+    _O("epochs", 5, _pos_int, "training epochs", "training", metavar="E", resumable=True),
+    _O("batch_size", 64, _pos_int, "minibatch size", "training", metavar="B"),
+    _O("patience", None, _pos_int, "stop after this many epochs without a better val accuracy "
+       "(default: never)", "training", metavar="E", resumable=True),
     _O("seed", 0, _nonneg_int, "seed of every random choice (init, split, batches, dropout, "
        "augmentation)", "training", metavar="S"),
-    _O("threads", None, _pos_int, "BLAS/OpenMP threads (default: the libraries' own choice)",
-       "training", metavar="T", resumable=True),
+    _O("threads", 1, _nonneg_int, THREADS_HELP, "training", metavar="T", resumable=True),
 )
 # fmt: on
 
@@ -272,11 +280,11 @@ def resolve(explicit: Mapping[str, Any], config_file: str | None = None) -> dict
 
 
 def architecture(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The per-model defaults for ``filters``, ``hidden_dims``, ``filter_size``, ``dropout``."""
+    """The per-model defaults for ``filters``, ``hidden_dims``, ``filter_size`` filled in."""
     model = cfg["model"]
     out = dict(MODEL_DEFAULTS[model])
     out["filter_size"] = {"convnet": 3, "threelayer": 7, "fc": None}[model]
-    for k in ("filters", "hidden_dims", "filter_size", "dropout"):
+    for k in ("filters", "hidden_dims", "filter_size"):
         if cfg.get(k) is not None:
             out[k] = cfg[k]
     return out

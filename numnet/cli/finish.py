@@ -32,7 +32,7 @@ def finish(solver, run_dir: Path, data, ds) -> dict:
     best_row = max(epochs, key=lambda r: r["val_acc"], default=None)
     summary = {
         "test_acc": test_acc,
-        "num_test": int(len(y_test)),
+        "num_test": len(y_test),
         "best_val_acc": float(solver.best_val_acc),
         "best_epoch": int(best_row["epoch"]) if best_row else None,
         "epochs_completed": int(solver.epoch),
@@ -46,11 +46,14 @@ def finish(solver, run_dir: Path, data, ds) -> dict:
     }
     rundir.write_json(run_dir / rundir.SUMMARY, summary)
     rundir.draw_plots(run_dir)
-    minutes, seconds = divmod(int(round(summary["train_seconds"])), 60)
+    minutes, seconds = divmod(round(summary["train_seconds"]), 60)
     best = f", best val {100 * summary['best_val_acc']:.2f}%"
     if summary["best_epoch"] is not None:
         best += f" at epoch {summary['best_epoch']}"
-    print(f"test accuracy {100 * test_acc:.2f}% on {len(y_test)} images ({summary['epochs_completed']}"
-          f" epochs, {minutes}m{seconds:02d}s of training{best})")  # fmt: skip
+    n = summary["epochs_completed"]
+    took = f"{n} epoch{'' if n == 1 else 's'}, {minutes}m{seconds:02d}s of training{best}"
+    if solver.stop_reason == "early_stop":
+        print(f"stopped early after epoch {n}: no better val accuracy for --patience epochs")
+    print(f"test accuracy {100 * test_acc:.2f}% on {len(y_test)} images ({took})")
     print(f"run saved to {run_dir}")
     return summary

@@ -9,13 +9,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from numnet import __version__
 from numnet.cli import config as C
-from numnet.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, CLIError, UsageError, one_line
+from numnet.cli.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CLIError,
+    UsageError,
+    one_line,
+)
 
 #: subcommand -> "module:function" run as function(args, explicit) -> exit code.
 HANDLERS = {
@@ -56,7 +64,7 @@ def _argtype(opt: C.Option):
 
 
 def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> None:
-    """The ``numnet train`` flags; with ``suppress`` no defaults, to learn which flags were given."""
+    """The ``numnet train`` flags; ``suppress``: no defaults (to learn which flags were given)."""
     groups = {}
     for opt in C.OPTIONS:
         g = groups.get(opt.group)
@@ -131,17 +139,41 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         default=None,
         help="data set (default: the one the checkpoint's run trained on)",
     )
-    e.add_argument("--data-dir", metavar="DIR", default=None, help="see numnet train --help")
+    e.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="directory holding the data set's files (default: the run's, else the usual search)",
+    )
     e.add_argument("--download", action="store_true", help="download the data set if missing")
     e.add_argument("--split", choices=("test", "val"), default="test", help="which images")
-    e.add_argument("--num", type=_argtype(C.BY_KEY["num_val"]), default=None, metavar="N",
-                   help="evaluate only the first N images (default: all)")
-    e.add_argument("--batch-size", type=_argtype(C.BY_KEY["batch_size"]), default=500,
-                   metavar="B", help="images per forward pass")
-    e.add_argument("--out", metavar="DIR", default=None,
-                   help="also write confusion.png and eval.json into DIR (default: print only)")
-    e.add_argument("--threads", type=_argtype(C.BY_KEY["threads"]), default=None, metavar="T",
-                   help="BLAS/OpenMP threads (default: the libraries' own choice)")
+    e.add_argument(
+        "--num",
+        type=_argtype(C.BY_KEY["num_val"]),
+        default=None,
+        metavar="N",
+        help="evaluate only the first N images (default: all)",
+    )
+    e.add_argument(
+        "--batch-size",
+        type=_argtype(C.BY_KEY["batch_size"]),
+        default=100,
+        metavar="B",
+        help="images per forward pass",
+    )
+    e.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="also write confusion.png and eval.json into DIR (default: print only)",
+    )
+    e.add_argument(
+        "--threads",
+        type=_argtype(C.BY_KEY["threads"]),
+        default=1,
+        metavar="T",
+        help="BLAS/OpenMP threads (0: the libraries' own choice); see numnet train --help",
+    )
 
     pl = cmd("plot", "redraw the plots of a run directory from its saved metrics")
     pl.add_argument("run_dir", metavar="RUN_DIR")
@@ -152,10 +184,19 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         "Compare analytic gradients with central differences in float64 on small shapes; "
         "exit code 1 if any check fails.",
     )
-    g.add_argument("--seed", type=_argtype(C.BY_KEY["seed"]), default=0, metavar="S",
-                   help="seed of the random inputs")
-    g.add_argument("--only", metavar="TEXT", default=None,
-                   help="run only the checks whose name contains TEXT (default: all)")
+    g.add_argument(
+        "--seed",
+        type=_argtype(C.BY_KEY["seed"]),
+        default=0,
+        metavar="S",
+        help="seed of the random inputs",
+    )
+    g.add_argument(
+        "--only",
+        metavar="TEXT",
+        default=None,
+        help="run only the checks whose name contains TEXT (default: all)",
+    )
 
     d = cmd("data", "list the data sets and where they were found, or fetch one")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
@@ -163,8 +204,12 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     dl.add_argument("--data-dir", metavar="DIR", default=None, help="also look in DIR")
     df = dsub.add_parser("fetch", help="download and verify a data set", formatter_class=_Formatter)
     df.add_argument("name", choices=(*C.DATASETS, "cifar10-binary"))
-    df.add_argument("--data-dir", metavar="DIR", default=None,
-                    help="put the files in DIR (default: numnet's cache directory)")
+    df.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="put the files in DIR (default: numnet's cache directory)",
+    )
     return p
 
 
@@ -176,7 +221,8 @@ def explicit_train_options(argv: Sequence[str]) -> dict:
 
 def _saved_threads(run_dir: str) -> int | None:
     try:
-        return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))["threads"]
+        conf = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+        return conf["options"]["threads"]
     except (OSError, ValueError, KeyError, TypeError):
         return None  # the train command reports a bad run directory itself
 
@@ -187,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = argv  # recorded in a run's config.json
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
@@ -208,6 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("numnet: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (numnet eval ... | head): nothing more to say, and Python must
+        # not complain again while flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,14 +29,14 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 
 def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
-    """Recall of each class (C,): the diagonal over the row sums; NaN for a class with no examples."""
+    """Recall of each class (C,): diagonal over row sums; NaN for a class with no examples."""
     cm = np.asarray(cm)
     rows = cm.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(rows > 0, np.diag(cm) / np.maximum(rows, 1), np.nan)
 
 
-def predict(model, X, batch_size: int = 500) -> np.ndarray:
+def predict(model, X, batch_size: int = 100) -> np.ndarray:
     """Predicted classes (N,) of the test-mode model, ``batch_size`` images per forward pass."""
     n = X.shape[0]
     out = np.empty(n, dtype=np.int64)

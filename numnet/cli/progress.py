@@ -48,10 +48,17 @@ class _EpochMeter:
 
 
 class PlainProgress:
-    """One line per accuracy check on ``file`` (default stdout), nothing per batch."""
+    """One line per accuracy check on ``file`` (default stdout), nothing per batch.
 
-    def __init__(self, file: TextIO | None = None):
+    Args:
+        file: text stream (default: ``sys.stdout`` at print time).
+        summary: optional callable returning (mean loss, seconds) of the check just made, e.g.
+            from the run's recorder, whose mean also covers steps taken before a resume.
+    """
+
+    def __init__(self, file: TextIO | None = None, summary=None):
         self.file = file
+        self.summary = summary
         self.meter = _EpochMeter()
 
     def on_train_begin(self, solver):
@@ -62,17 +69,25 @@ class PlainProgress:
 
     def on_epoch_end(self, solver, logs):
         out = self.file or sys.stdout
-        print(epoch_line(logs, self.meter.mean, self.meter.seconds), file=out, flush=True)
+        print(epoch_line(logs, *self._summary()), file=out, flush=True)
         self.meter.reset()
 
+    def _summary(self) -> tuple[float, float]:
+        return self.summary() if self.summary else (self.meter.mean, self.meter.seconds)
 
-class BarProgress:
-    """A tqdm bar per epoch (loss and lr in its postfix), then the epoch line above it."""
 
-    def __init__(self, iterations_per_epoch: int, file: TextIO | None = None):
+class BarProgress(PlainProgress):
+    """A tqdm bar per epoch (loss and lr in its postfix), then the epoch line above it.
+
+    Args:
+        iterations_per_epoch: the bar's length.
+        file: the bar's stream (default ``sys.stderr``); epoch lines go to stdout.
+        summary: as for :class:`PlainProgress`.
+    """
+
+    def __init__(self, iterations_per_epoch: int, file: TextIO | None = None, summary=None):
+        super().__init__(file, summary)
         self.ipe = iterations_per_epoch
-        self.file = file
-        self.meter = _EpochMeter()
         self.bar = None
 
     def _open(self, epoch: int, num_epochs: int, done: int):
@@ -88,9 +103,6 @@ class BarProgress:
             file=self.file or sys.stderr,
         )
 
-    def on_train_begin(self, solver):
-        self.meter.reset()
-
     def on_batch_end(self, solver, logs):
         self.meter.add(logs["loss"])
         if self.bar is None:
@@ -105,8 +117,7 @@ class BarProgress:
     def on_epoch_end(self, solver, logs):
         from tqdm.auto import tqdm
 
-        line = epoch_line(logs, self.meter.mean, self.meter.seconds)
-        tqdm.write(line, file=sys.stdout)
+        tqdm.write(epoch_line(logs, *self._summary()), file=sys.stdout)
         self.meter.reset()
 
     def on_train_end(self, solver):
@@ -118,8 +129,10 @@ class BarProgress:
             self.bar = None
 
 
-def make_progress(iterations_per_epoch: int, tty: bool | None = None):
+def make_progress(iterations_per_epoch: int, tty: bool | None = None, summary=None):
     """``BarProgress`` when stdout is a terminal (or ``tty=True``), else ``PlainProgress``."""
     if tty is None:
         tty = sys.stdout.isatty()
-    return BarProgress(iterations_per_epoch) if tty else PlainProgress()
+    if tty:
+        return BarProgress(iterations_per_epoch, summary=summary)
+    return PlainProgress(summary=summary)

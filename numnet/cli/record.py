@@ -34,7 +34,9 @@ class RunRecorder:
 
     def on_train_begin(self, solver):
         self.best = float(solver.best_val_acc) if solver.iteration else -math.inf
-        self._losses = []
+        # A resumed run's epoch mean includes the steps taken before the interruption.
+        checked = self.epoch_rows[-1]["iteration"] if self.epoch_rows else 0
+        self._losses = [r["loss"] for r in self.iteration_rows if r["iteration"] > checked]
         self._since = time.perf_counter()
 
     def on_batch_end(self, solver, logs):
@@ -73,6 +75,11 @@ class RunRecorder:
     def on_train_end(self, solver):
         self.write()
 
+    def last_summary(self) -> tuple[float, float]:
+        """(mean loss, seconds) of the latest epoch row."""
+        row = self.epoch_rows[-1]
+        return row["loss"], row["seconds"]
+
     def write(self):
         """Rewrite both CSVs from the rows held in memory."""
         rundir.write_csv(
@@ -82,7 +89,7 @@ class RunRecorder:
 
 
 def rows_until(rows, iteration: int) -> list[dict]:
-    """The rows of a CSV that a checkpoint at ``iteration`` has seen (a resumed run drops the rest)."""
+    """The CSV rows a checkpoint at ``iteration`` has seen (a resumed run drops the rest)."""
     out = []
     for r in rows:
         if r["iteration"] <= iteration:

@@ -208,7 +208,7 @@ def draw_plots(run_dir: Path) -> list[Path]:
 
 
 def first_layer_filters(checkpoint: Path):
-    """The first conv layer's weights (F, C, HH, WW) from a checkpoint, or None for a non-conv net."""
+    """First conv layer's weights (F, C, HH, WW) from a checkpoint; None for a non-conv net."""
     from numnet.cli.models import read_checkpoint_params
 
     params = read_checkpoint_params(checkpoint)

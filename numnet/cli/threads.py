@@ -24,8 +24,8 @@ ENV_VARS = (
 
 @contextlib.contextmanager
 def limit_threads(n: int | None) -> Iterator[None]:
-    """Within the block, BLAS/OpenMP use at most ``n`` threads (``None``: leave them alone)."""
-    if n is None:
+    """Within the block, BLAS/OpenMP use at most ``n`` threads (``None`` or 0: leave them alone)."""
+    if not n:
         yield
         return
     if "numpy" not in sys.modules:

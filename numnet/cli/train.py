@@ -43,7 +43,9 @@ def lr_schedule(cfg, iterations_per_epoch: int):
         base = S.ExponentialDecay(cfg["lr_decay"])
     elif kind == "step":
         if not cfg["lr_decay"] <= 1:
-            raise UsageError(f"--lr-decay must be <= 1 for the step schedule, got {cfg['lr_decay']}")
+            raise UsageError(
+                f"--lr-decay must be <= 1 for the step schedule, got {cfg['lr_decay']}"
+            )
         base = S.StepDecay(cfg["lr_step"], cfg["lr_decay"])
     elif kind == "cosine":
         base = S.CosineDecay(cfg["epochs"] * iterations_per_epoch)
@@ -55,9 +57,11 @@ def lr_schedule(cfg, iterations_per_epoch: int):
     return base
 
 
-def _callbacks(cfg, run_dir, data, recorder) -> list:
+def _callbacks(cfg, data, recorder) -> list:
     ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
-    cbs = [recorder, make_progress(ipe)]
+    # The recorder runs first, so the progress line can show its epoch row (whose mean loss
+    # also covers the steps a resumed run took before it was interrupted).
+    cbs = [recorder, make_progress(ipe, summary=recorder.last_summary)]
     if isinstance(data["X_train"], dataload.AugmentedImages):
         cbs.insert(0, data["X_train"])
     if cfg["patience"] is not None:
@@ -91,8 +95,8 @@ def _session(argv_note: str) -> dict:
     return {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": argv_note}
 
 
-def _command_line() -> str:
-    return "numnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command_line(args) -> str:
+    return "numnet " + " ".join(shlex.quote(str(a)) for a in getattr(args, "argv", sys.argv[1:]))
 
 
 def run(args: argparse.Namespace, explicit: dict) -> int:
@@ -115,26 +119,30 @@ def _new(args, explicit) -> int:
 
     from numnet.solver import Solver
 
-    run_dir = rundir.create_run_dir(out)
-    recorder = RunRecorder(run_dir)
+    # The Solver is set up (and checks its settings) before the run directory exists.
+    recorder = RunRecorder(out)
     ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
-    solver = Solver(
-        model,
-        data,
-        update_rule=cfg["optimizer"],
-        optim_config=optim_config(cfg),
-        batch_size=cfg["batch_size"],
-        num_epochs=cfg["epochs"],
-        num_train_samples=TRAIN_ACC_SAMPLES,
-        verbose=False,
-        seed=cfg["seed"],
-        shuffle=True,
-        lr_schedule=lr_schedule(cfg, ipe),
-        grad_clip=cfg["grad_clip"],
-        callbacks=_callbacks(cfg, run_dir, data, recorder),
-        interrupt_checkpoint=str(run_dir / rundir.LAST),
-    )
-    conf = _config_json(cfg, model, ds, data, ipe, [_session(_command_line())])
+    try:
+        solver = Solver(
+            model,
+            data,
+            update_rule=cfg["optimizer"],
+            optim_config=optim_config(cfg),
+            batch_size=cfg["batch_size"],
+            num_epochs=cfg["epochs"],
+            num_train_samples=TRAIN_ACC_SAMPLES,
+            verbose=False,
+            seed=cfg["seed"],
+            shuffle=True,
+            lr_schedule=lr_schedule(cfg, ipe),
+            grad_clip=cfg["grad_clip"],
+            callbacks=_callbacks(cfg, data, recorder),
+            interrupt_checkpoint=str(out / rundir.LAST),
+        )
+    except ValueError as e:
+        raise UsageError(f"cannot set up training: {one_line(e)}") from None
+    run_dir = rundir.create_run_dir(out)
+    conf = _config_json(cfg, model, ds, data, ipe, [_session(_command_line(args))])
     rundir.write_json(run_dir / rundir.CONFIG, conf)
     print(f"training {model.get_config()['name']} ({model.num_params():,} params) on {ds.name}: "
           f"{data['X_train'].shape[0]} train / {data['X_val'].shape[0]} val images, "
@@ -187,7 +195,7 @@ def _resume(args, explicit) -> int:
             num_epochs=cfg["epochs"],
             lr_schedule=lr_schedule(cfg, ipe),
             verbose=False,
-            callbacks=_callbacks(cfg, run_dir, data, recorder),
+            callbacks=_callbacks(cfg, data, recorder),
             interrupt_checkpoint=str(last),
         )
     except CheckpointError as e:
@@ -195,10 +203,8 @@ def _resume(args, explicit) -> int:
     for name, attr in ((rundir.ITERATIONS, "iteration_rows"), (rundir.EPOCHS, "epoch_rows")):
         if (run_dir / name).exists():
             setattr(recorder, attr, rows_until(rundir.read_csv(run_dir / name), solver.iteration))
-    history = [*saved.get("history", []), _session(_command_line())]
-    rundir.write_json(
-        run_dir / rundir.CONFIG, _config_json(cfg, model, ds, data, ipe, history)
-    )
+    history = [*saved.get("history", []), _session(_command_line(args))]
+    rundir.write_json(run_dir / rundir.CONFIG, _config_json(cfg, model, ds, data, ipe, history))
     if solver.iteration >= solver.num_iterations:
         print(f"{run_dir} already finished its {cfg['epochs']} epochs; pass a larger --epochs "
               "to train longer. Evaluating it again.")  # fmt: skip
@@ -209,11 +215,16 @@ def _resume(args, explicit) -> int:
 
 
 def _train(solver, run_dir: Path, data, ds) -> int:
+    import numpy as np
+
     from numnet.callbacks import NonFiniteLossError
 
     resume = f"numnet train --resume {shlex.quote(str(run_dir))}"
     try:
-        solver.train()
+        # Overflow warnings would only precede the Solver's own message, which says more: the
+        # epoch, iteration, last finite loss and learning rate of a diverging run.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            solver.train()
     except KeyboardInterrupt:
         print(
             f"\ninterrupted at epoch {solver.epoch + 1}, iteration {solver.iteration}; "

@@ -1,15 +1,16 @@
-"""Window views and buffers for the fast conv kernels (no copies happen here unless stated).
+"""The "phase-rows" layout of the fast conv kernels: im2col with contiguous copies, any stride.
 
-Two layouts of "columns" (one column per output position, one row per (c, kh, kw) filter tap):
+The zero-padded input (Hp x Wp) of every (image, channel) is split into stride**2 phase planes,
+plane (a, b) holding ``x_pad[a::s, b::s]`` (Hq x Wq, Hq = ceil(Hp / s), Wq = ceil(Wp / s)), each
+flattened to one row. Filter tap (kh, kw) of every output position (i, j) then reads plane
+(kh % s, kw % s) at flat index ``(i + kh // s) * Wq + (j + kw // s)``, so for all positions of an
+image it is the *contiguous* run ``plane[off : off + Ho*Wq]`` with ``off = (kh // s)*Wq + kw // s``,
+if each output row is computed over Wq columns instead of W_out. Copying columns is a memcpy per
+(channel, tap), and col2im is one contiguous add per tap.
 
-* **rows** (stride 1): the zero-padded input of each image is stored as one flat row per channel,
-  ``(N, C, Hp*Wp + WW - 1)``. The tap (kh, kw) of every output position of an image is then the
-  *contiguous* run ``flat[kh*Wp + kw : kh*Wp + kw + Ho*Wp]``, so copying columns is a plain
-  memcpy per row. The price: each output row is computed over all Wp padded columns, of which the
-  last WW - 1 are discarded (a width overhead of (WW - 1) / Wp), and the flat row needs WW - 1
-  trailing zeros so the last runs stay inside the buffer.
-* **grid** (any stride): a 6-D strided view ``(N, C, HH, WW, H_out, W_out)`` of the padded input;
-  copying it gathers exactly the needed values (inner runs of W_out, slower to copy).
+The price: the last Wq - W_out columns of each output row are discarded (about (WW - 1) / Wp of the
+work at stride 1), and each plane row gets zero padding at its end so the last runs stay inside it.
+For stride 1 there is one plane, the padded image itself.
 """
 
 from __future__ import annotations
@@ -25,58 +26,89 @@ def chunk_size(n: int, per_image_bytes: int) -> int:
     return max(1, min(n, CHUNK_BYTES // max(per_image_bytes, 1)))
 
 
-def padded_rows(xp, x, pad_h: int, pad_w: int, tail: int, dtype):
-    """Zero-padded copy of x (N, C, H, W) in the flat-row layout (N, C, Hp*Wp + tail).
+def plane_geometry(H: int, W: int, HH: int, WW: int, stride: int, pad_h: int, pad_w: int):
+    """``(Hq, Wq, H_out, W_out, P)``: plane size, output size and the plane row length P."""
+    Hp, Wp = H + 2 * pad_h, W + 2 * pad_w
+    Hq, Wq = -(-Hp // stride), -(-Wp // stride)
+    H_out, W_out = (Hp - HH) // stride + 1, (Wp - WW) // stride + 1
+    # The furthest run starts at tap (HH-1, WW-1) and is H_out*Wq long.
+    P = max(Hq * Wq, ((HH - 1) // stride + H_out) * Wq + (WW - 1) // stride)
+    return Hq, Wq, H_out, W_out, P
 
-    Returns ``x.reshape(N, C, H*W)`` itself (no copy) when nothing needs padding and x is already
-    contiguous in ``dtype``; callers only read the result.
+
+def _phase_slices(size: int, pad: int, stride: int, a: int):
+    """Plane rows [i0, i0 + n) hold input rows ys, ys + stride, ... of phase a (a 1-D helper)."""
+    i0 = -((a - pad) // stride)  # first plane row whose input row is >= 0
+    ys = stride * i0 + a - pad
+    return i0, ys, len(range(ys, size, stride))
+
+
+def to_planes(xp, x, pad_h: int, pad_w: int, stride: int, Hq: int, Wq: int, P: int, dtype):
+    """Phase planes (N, C, stride**2, P) of x (N, C, H, W) zero-padded by pad_h / pad_w.
+
+    Returns ``x.reshape(N, C, 1, H*W)`` itself (no copy) when there is nothing to pad or split and
+    x is already contiguous in ``dtype``; callers only read the result.
     """
     N, C, H, W = x.shape
-    Hp, Wp = H + 2 * pad_h, W + 2 * pad_w
-    if pad_h == pad_w == tail == 0 and x.dtype == dtype and x.flags.c_contiguous:
-        return x.reshape(N, C, H * W)
-    buf = xp.empty((N, C, Hp * Wp + tail), dtype=dtype)
-    img = buf[:, :, : Hp * Wp].reshape(N, C, Hp, Wp)
-    # Zero only the border and the tail: the interior is overwritten right after.
-    if pad_h:
-        img[:, :, :pad_h] = 0
-        img[:, :, Hp - pad_h :] = 0
-    if pad_w:
-        img[:, :, pad_h : Hp - pad_h, :pad_w] = 0
-        img[:, :, pad_h : Hp - pad_h, Wp - pad_w :] = 0
-    if tail:
-        buf[:, :, Hp * Wp :] = 0
-    img[:, :, pad_h : pad_h + H, pad_w : pad_w + W] = x
+    if stride == 1 and pad_h == pad_w == 0 and P == H * W:
+        if x.dtype == dtype and x.flags.c_contiguous:
+            return x.reshape(N, C, 1, H * W)
+    if stride == 1:
+        # One plane: zero only the border and the tail, the interior is overwritten right after.
+        buf = xp.empty((N, C, 1, P), dtype=dtype)
+        img = buf[:, :, 0, : Hq * Wq].reshape(N, C, Hq, Wq)
+        if pad_h:
+            img[:, :, :pad_h] = 0
+            img[:, :, Hq - pad_h :] = 0
+        if pad_w:
+            img[:, :, pad_h : Hq - pad_h, :pad_w] = 0
+            img[:, :, pad_h : Hq - pad_h, Wq - pad_w :] = 0
+        buf[:, :, 0, Hq * Wq :] = 0
+        img[:, :, pad_h : pad_h + H, pad_w : pad_w + W] = x
+        return buf
+    buf = xp.zeros((N, C, stride * stride, P), dtype=dtype)
+    for a in range(stride):
+        i0, ys, ny = _phase_slices(H, pad_h, stride, a)
+        for b in range(stride):
+            j0, xs, nx = _phase_slices(W, pad_w, stride, b)
+            plane = buf[:, :, a * stride + b, : Hq * Wq].reshape(N, C, Hq, Wq)
+            plane[:, :, i0 : i0 + ny, j0 : j0 + nx] = x[:, :, ys::stride, xs::stride]
     return buf
 
 
-def row_windows(xp, buf, HH: int, WW: int, Wp: int, L: int):
-    """View (N, C, HH, WW, L) of a flat-row buffer: entry [n, c, kh, kw] is buf[n, c, off : off + L]
-    with off = kh*Wp + kw. Read-only by convention (the views overlap)."""
-    N, C = buf.shape[:2]
-    sN, sC, it = buf.strides
-    return xp.lib.stride_tricks.as_strided(
-        buf, shape=(N, C, HH, WW, L), strides=(sN, sC, Wp * it, it, it)
-    )
+def from_planes(xp, buf, x_shape, pad: int, stride: int, Hq: int, Wq: int):
+    """The inverse of ``to_planes``: x (N, C, H, W) from its phase planes, padding dropped."""
+    N, C, H, W = x_shape
+    out = xp.empty(x_shape, dtype=buf.dtype)
+    for a in range(stride):
+        i0, ys, ny = _phase_slices(H, pad, stride, a)
+        for b in range(stride):
+            j0, xs, nx = _phase_slices(W, pad, stride, b)
+            plane = buf[:, :, a * stride + b, : Hq * Wq].reshape(N, C, Hq, Wq)
+            out[:, :, ys::stride, xs::stride] = plane[:, :, i0 : i0 + ny, j0 : j0 + nx]
+    return out
 
 
-def padded_image(xp, x, pad: int, dtype):
-    """Zero-padded copy (N, C, H + 2*pad, W + 2*pad) of x, or x itself when no copy is needed."""
-    if pad == 0 and x.dtype == dtype:
-        return x
-    N, C, H, W = x.shape
-    img = xp.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dtype)
-    img[:, :, pad : pad + H, pad : pad + W] = x
-    return img
+def tap_run(kh: int, kw: int, stride: int, Wq: int) -> tuple[int, int]:
+    """``(plane, offset)`` where tap (kh, kw) of output position 0 lives in the phase planes."""
+    return (kh % stride) * stride + kw % stride, (kh // stride) * Wq + kw // stride
 
 
-def grid_windows(xp, img, HH: int, WW: int, H_out: int, W_out: int, stride: int):
-    """View (N, C, HH, WW, H_out, W_out) of img (N, C, Hp, Wp): [n, c, kh, kw, i, j] is
-    img[n, c, i*stride + kh, j*stride + kw]. Read-only by convention (the views overlap)."""
-    N, C = img.shape[:2]
-    sN, sC, sH, sW = img.strides
-    return xp.lib.stride_tricks.as_strided(
-        img,
-        shape=(N, C, HH, WW, H_out, W_out),
-        strides=(sN, sC, sH, sW, stride * sH, stride * sW),
-    )
+def gather_columns(xp, buf, cols, n0: int, n1: int, HH: int, WW: int, stride: int, Wq: int):
+    """Copy the columns of images n0..n1 into ``cols`` (n1 - n0, C, HH, WW, L).
+
+    Stride 1: one copy from an overlapping strided view (rows kh*Wq + kw apart). Otherwise one copy
+    per tap.
+    """
+    L = cols.shape[-1]
+    if stride == 1:
+        sN, sC, _, it = buf.strides
+        windows = xp.lib.stride_tricks.as_strided(
+            buf[n0:n1], shape=cols.shape, strides=(sN, sC, Wq * it, it, it)
+        )
+        cols[...] = windows
+        return
+    for kh in range(HH):
+        for kw in range(WW):
+            plane, off = tap_run(kh, kw, stride, Wq)
+            cols[:, :, kh, kw] = buf[n0:n1, :, plane, off : off + L]

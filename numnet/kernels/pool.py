@@ -75,6 +75,7 @@ def max_pool2d_backward(dout, cache: PoolCache):
     offsets = [(a, b) for a in range(ph) for b in range(pw)]
     won = None  # windows whose gradient an earlier offset already took
     hit = xp.empty(out.shape, dtype=bool)
+    spill = xp.empty(out.shape, dtype=dx.dtype) if overlap else None
     for i, (a, b) in enumerate(offsets):
         if i == len(offsets) - 1:
             hit = xp.logical_not(won) if won is not None else xp.ones(out.shape, dtype=bool)
@@ -88,7 +89,8 @@ def max_pool2d_backward(dout, cache: PoolCache):
                 won |= hit
         target = _offset_view(dx, a, b, s, H_out, W_out)
         if overlap:
-            target += dout * hit
+            xp.multiply(dout, hit, out=spill)
+            target += spill
         else:
             xp.multiply(dout, hit, out=target)
     return dx

@@ -97,11 +97,15 @@ def pool_geometry(x, pool_param) -> tuple[int, int, int, int, int]:
     """
     check_ndim("x", x, 4, "of shape (N, C, H, W)")
     check_floating("x", x)
+    return pool_dims(x.shape[2], x.shape[3], pool_param)
+
+
+def pool_dims(H: int, W: int, pool_param) -> tuple[int, int, int, int, int]:
+    """``pool_geometry`` for an input of height H and width W (no array needed)."""
     check_keys("pool_param", pool_param, ("pool_height", "pool_width", "stride"))
     ph = _int_param("pool_param", "pool_height", pool_param["pool_height"], 1)
     pw = _int_param("pool_param", "pool_width", pool_param["pool_width"], 1)
     stride = _int_param("pool_param", "stride", pool_param["stride"], 1)
-    _, _, H, W = x.shape
     for axis, size, window in (("height", H, ph), ("width", W, pw)):
         if window > size:
             raise ValueError(
