@@ -118,6 +118,7 @@ def environment() -> dict:
         "machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()}",
         "numpy_blas": blas,
         "torch_config": torch.backends.cpu.get_cpu_capability(),
+        "loadavg": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "openblas_env": {
             k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ
         },

@@ -119,6 +119,8 @@ def render(all_results: dict[str, dict[int, dict]], keep_openblas_env: bool) -> 
         f"- python {env['python']}, numpy {env['numpy']}, torch {env['torch']}"
         f" (CPU capability {env['torch_config']})",
         f"- numpy BLAS (threadpoolctl): {json.dumps(env['numpy_blas'])}",
+        f"- load average (1, 5, 15 min) at the first benchmark process: {env['loadavg']}"
+        " (timings are only meaningful on an otherwise idle machine)",
         "- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: "
         + (
             f"kept as set ({json.dumps(env['openblas_env'])})"

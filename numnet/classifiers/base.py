@@ -188,6 +188,17 @@ class Model:
         return out
 
 
+def int_list(name: str, values) -> list[int]:
+    """``values`` as a list of positive ints (JSON-able), else ValueError naming ``name``."""
+    try:
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"{name} must be a list of positive ints, got {values!r}") from None
+    for v in values:
+        check_positive_int(f"{name} entry", v)
+    return [int(v) for v in values]
+
+
 def check_keep_ratio(value) -> float:
     """A dropout keep probability in (0, 1] as a float (1 means no dropout)."""
     try:

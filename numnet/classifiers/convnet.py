@@ -37,7 +37,13 @@ from __future__ import annotations
 import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
-from numnet.classifiers.base import Model, affine_param_grads, check_keep_ratio, dtype_name
+from numnet.classifiers.base import (
+    Model,
+    affine_param_grads,
+    check_keep_ratio,
+    dtype_name,
+    int_list,
+)
 from numnet.classifiers.cnn import check_images, check_input_dim
 from numnet.fast_layers import (
     conv_backward_fast,
@@ -66,16 +72,6 @@ from numnet.layers import (
 
 CONV_NORMALIZATIONS = (None, "batchnorm", "groupnorm", "layernorm")
 _POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
-
-
-def _int_list(name, values) -> list[int]:
-    try:
-        values = list(values)
-    except TypeError:
-        raise ValueError(f"{name} must be a list of positive ints, got {values!r}") from None
-    for v in values:
-        check_positive_int(f"{name} entry", v)
-    return [int(v) for v in values]
 
 
 class ConvNet(Model):
@@ -120,8 +116,8 @@ class ConvNet(Model):
         seed=None,
     ):
         c, h, w = check_input_dim(input_dim)
-        channels = _int_list("conv_channels", conv_channels)
-        hidden = _int_list("hidden_dims", hidden_dims)
+        channels = int_list("conv_channels", conv_channels)
+        hidden = int_list("hidden_dims", hidden_dims)
         for name, v in (("convs_per_stage", convs_per_stage), ("filter_size", filter_size)):
             check_positive_int(name, v)
         check_positive_int("num_classes", num_classes)

@@ -26,7 +26,13 @@ import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
 from numnet.backend import get_array_module
-from numnet.classifiers.base import Model, affine_param_grads, check_keep_ratio, dtype_name
+from numnet.classifiers.base import (
+    Model,
+    affine_param_grads,
+    check_keep_ratio,
+    dtype_name,
+    int_list,
+)
 from numnet.initializers import as_generator, check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
@@ -43,16 +49,6 @@ def check_X(X, dtype, input_dim) -> np.ndarray:
             f"X must have shape (N, ...) with {input_dim} features per row, got shape {X.shape}"
         )
     return X
-
-
-def _dims(name, values) -> list[int]:
-    try:
-        values = list(values)
-    except TypeError:
-        raise ValueError(f"{name} must be a list of positive ints, got {values!r}") from None
-    for v in values:
-        check_positive_int(f"{name} entry", v)
-    return [int(v) for v in values]
 
 
 class TwoLayerNet(Model):
@@ -178,7 +174,7 @@ class FullyConnectedNet(Model):
                 )
             dropout_keep_ratio = dropout
         keep = check_keep_ratio(dropout_keep_ratio)
-        hidden = _dims("hidden_dims", hidden_dims)
+        hidden = int_list("hidden_dims", hidden_dims)
         check_positive_int("input_dim", input_dim)
         check_positive_int("num_classes", num_classes)
         check_choice("normalization", normalization, NORMALIZATIONS)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np  # dtype metadata only; array math uses xp
+
 from numnet.backend import get_array_module
 from numnet.kernels._im2col import (
     chunk_size,
@@ -63,7 +65,7 @@ def _conv_planes(xp, planes, w_rows, HH: int, WW: int, stride: int, geometry, dt
     F, K = w_rows.shape
     _, Wq, Ho, Wo = geometry
     L = Ho * Wq
-    m = chunk_size(N, K * L * xp.dtype(dtype).itemsize)
+    m = chunk_size(N, K * L * np.dtype(dtype).itemsize)
     one_tap = HH == WW == 1  # the columns are plane 0 itself: no copy at all
     cols_buf = None if one_tap else xp.empty((m, C, HH, WW, L), dtype=dtype)
     ext = xp.empty((m, F, Ho, Wq), dtype=dtype)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np  # dtype metadata only; array math uses xp
+
 from numnet.backend import get_array_module
 from numnet.kernels._im2col import plane_geometry, to_planes
 from numnet.kernels.conv import ConvCache, _conv_planes, conv_backward_core
@@ -64,7 +66,7 @@ def conv_relu_pool2d_forward(x, w, b, stride: int, pad: int, ph: int, pw: int, p
     w_rows = w.astype(dtype, copy=False).reshape(F, C * HH * WW)
     bias3 = b.astype(dtype, copy=False).reshape(F, 1, 1)
     out = xp.empty((N, F, H2, W2), dtype=dtype)
-    winner = xp.empty((N, F, H2, W2), dtype=xp.min_scalar_type(ph * pw - 1))
+    winner = xp.empty((N, F, H2, W2), dtype=np.min_scalar_type(ph * pw - 1))
     scratch = {}
 
     def epilogue(n0, n1, raw):
