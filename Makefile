@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 # The main job: train the default ConvNet on Fashion-MNIST and print test accuracy.
 train: $(STAMP) data
-	$(VENV)/bin/numnet train --out runs/default
+	$(VENV)/bin/numnet train
 
 # Fashion-MNIST: Debian's package where apt is usable, else a verified download.
 data: $(STAMP)

@@ -7,9 +7,6 @@ import numpy as np
 import torch
 
 from numnet.classifiers.cnn import ThreeLayerConvNet
-from numnet.fast_layers import conv_relu_pool_backward_fast, conv_relu_pool_forward_fast
-from numnet.layer_utils import affine_relu_backward, affine_relu_forward
-from numnet.layers import affine_backward, affine_forward, softmax_loss
 from numnet.optim import adam
 
 TITLE = "ThreeLayerConvNet training step (float32, batch 64, 3x32x32, Adam)"
@@ -19,10 +16,9 @@ The net: conv 32 filters 7x7 pad 3 - relu - 2x2 max pool - affine 100 - relu - a
 softmax loss. numnet: `ThreeLayerConvNet.loss` then `numnet.optim.adam` on every parameter, as the
 Solver's step does; torch: the same layers in `torch.nn.Sequential`, `cross_entropy`,
 `torch.optim.Adam` (defaults). The target applies to the full step; the next two rows split it.
-The last row is the same step with the conv - relu - pool block computed by
-`conv_relu_pool_forward_fast` / `conv_relu_pool_backward_fast` (fused: the conv and ReLU outputs
-never leave the cache). numnet skips the input gradient of the first conv, as torch does for
-images that do not require grad.
+The model's conv - relu - pool block is the fused `conv_relu_pool_forward_fast` /
+`conv_relu_pool_backward_fast` (the conv and ReLU outputs never leave the cache), and it skips the
+input gradient of the first conv, as torch does for images that do not require grad.
 """
 
 N = 64
@@ -42,28 +38,7 @@ def _numnet(rng):
             model.params[name], configs[name] = adam(w, grads[name], configs[name])
 
     grads = fwd_bwd()[1]
-    return X, y, fwd_bwd, update, grads, _fused_step(model, configs, X, y)
-
-
-def _fused_step(model, configs, X, y):
-    """The model's loss and Adam step, its conv-relu-pool block by the fused kernel."""
-
-    def step():
-        p = model.params
-        conv_param = {"stride": 1, "pad": (model.filter_size - 1) // 2}
-        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
-        h1, cache1 = conv_relu_pool_forward_fast(X, p["W1"], p["b1"], conv_param, pool_param)
-        h2, cache2 = affine_relu_forward(h1, p["W2"], p["b2"])
-        scores, cache3 = affine_forward(h2, p["W3"], p["b3"])
-        _, dscores = softmax_loss(scores, y)
-        grads = {}
-        dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
-        dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
-        _, grads["W1"], grads["b1"] = conv_relu_pool_backward_fast(dh1, cache1, need_dx=False)
-        for name, w in p.items():
-            p[name], configs[name] = adam(w, grads[name], configs[name])
-
-    return step
+    return X, y, fwd_bwd, update, grads
 
 
 def _torch(X, y):
@@ -89,7 +64,7 @@ def _torch(X, y):
 
 def run(threads: int) -> list[dict]:
     rng = np.random.default_rng(0)
-    X, y, nn_fwd_bwd, nn_update, grads, nn_fused_step = _numnet(rng)
+    X, y, nn_fwd_bwd, nn_update, grads = _numnet(rng)
     th_fwd_bwd, th_update = _torch(X, y)
 
     def nn_step():
@@ -102,10 +77,8 @@ def run(threads: int) -> list[dict]:
     step = common.compare({"numnet": nn_step, "torch": th_step})
     fwd_bwd = common.compare({"numnet": nn_fwd_bwd, "torch": th_fwd_bwd})
     update = common.compare({"numnet": lambda: nn_update(grads), "torch": th_update})
-    fused = common.compare({"numnet": nn_fused_step, "torch": th_step})
     return [
         common.ratio_row("training step (forward, backward, Adam)", step, TARGET),
         common.ratio_row("forward + backward only", fwd_bwd, None),
         common.ratio_row("Adam update only", update, None),
-        common.ratio_row("training step, fused conv-relu-pool kernel", fused, None),
     ]

@@ -1,6 +1,6 @@
 """The course's ``ThreeLayerConvNet``: conv - relu - 2x2 pool - affine - relu - affine - softmax.
 
-Built from the fast and sandwich layers (``conv_relu_pool_forward``, ``affine_relu_forward``).
+Built from the fast layers (the fused ``conv_relu_pool_forward_fast``) and ``affine_relu_forward``.
 Like the course's ``cnn.py`` this module star-imports ``numnet.layers``, ``numnet.fast_layers`` and
 ``numnet.layer_utils``.
 
@@ -126,7 +126,8 @@ class ThreeLayerConvNet(Model):
         conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
         pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
-        h1, cache1 = conv_relu_pool_forward(X, p["W1"], p["b1"], conv_param, pool_param)
+        # The fused kernel never stores the conv and relu outputs; same values and gradients.
+        h1, cache1 = conv_relu_pool_forward_fast(X, p["W1"], p["b1"], conv_param, pool_param)
         h2, cache2 = affine_relu_forward(h1, p["W2"], p["b2"])
         scores, cache3 = affine_forward(h2, p["W3"], p["b3"])
         if y is None:
@@ -136,9 +137,7 @@ class ThreeLayerConvNet(Model):
         grads = {}
         dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
         dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
-        # conv_relu_pool_backward unrolled so the images' gradient (unused) is never computed.
-        conv_cache, relu_cache, pool_cache = cache1
-        da = relu_backward(max_pool_backward_fast(dh1, pool_cache), relu_cache)
-        _, grads["W1"], grads["b1"] = conv_backward_fast(da, conv_cache, need_dx=False)
+        # The images' gradient is never needed, so it is never computed.
+        _, grads["W1"], grads["b1"] = conv_relu_pool_backward_fast(dh1, cache1, need_dx=False)
         loss = float(loss) + self._l2(grads, ("W1", "W2", "W3"))
         return loss, grads
