@@ -136,3 +136,74 @@ def ratio_row(case: str, timings: dict, target: float | None, **extra) -> dict:
         "target": target,
         **extra,
     }
+
+
+def torch_train_step(net, X, y):
+    """``(fwd_bwd, update)`` callables of a torch training step (cross-entropy, Adam lr 1e-3)."""
+    import torch
+
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    tX, ty = torch.from_numpy(X), torch.from_numpy(y)
+
+    def fwd_bwd():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(tX), ty).backward()
+
+    fwd_bwd()
+    return fwd_bwd, opt.step
+
+
+def training_step_rows(numnet_side, torch_side, target: float, calls_per_timing: int = 1) -> list:
+    """Rows for a full training step, its forward+backward and its update, numnet vs torch.
+
+    Args:
+        numnet_side: ``(fwd_bwd, update, grads)``: ``fwd_bwd()`` returns ``(loss, grads)``,
+            ``update(grads)`` applies the update rule to every parameter.
+        torch_side: ``(fwd_bwd, update)`` as from ``torch_train_step``.
+        target: ratio target of the full step.
+        calls_per_timing: time blocks of this many calls (for steps of a few ms, so timer and
+            scheduler noise stay small); times are reported per call.
+    """
+    nn_fwd_bwd, nn_update, grads = numnet_side
+    th_fwd_bwd, th_update = torch_side
+
+    def nn_step():
+        nn_update(nn_fwd_bwd()[1])
+
+    def th_step():
+        th_fwd_bwd()
+        th_update()
+
+    def block(fn):
+        def run_block():
+            for _ in range(calls_per_timing):
+                fn()
+
+        return run_block
+
+    def timed(nn_fn, th_fn):
+        t = compare({"numnet": block(nn_fn), "torch": block(th_fn)})
+        return {k: {s: v / calls_per_timing for s, v in d.items()} for k, d in t.items()}
+
+    return [
+        ratio_row("training step (forward, backward, Adam)", timed(nn_step, th_step), target),
+        ratio_row("forward + backward only", timed(nn_fwd_bwd, th_fwd_bwd), None),
+        ratio_row("Adam update only", timed(lambda: nn_update(grads), th_update), None),
+    ]
+
+
+def numnet_train_step(model, X, y):
+    """``(fwd_bwd, update, grads)`` of a numnet training step: ``model.loss``, then Adam (lr 1e-3)
+    on every parameter, as the Solver's step does."""
+    from numnet.optim import adam
+
+    configs = {name: {"learning_rate": 1e-3} for name in model.params}
+
+    def fwd_bwd():
+        return model.loss(X, y)
+
+    def update(grads):
+        for name, w in model.params.items():
+            model.params[name], configs[name] = adam(w, grads[name], configs[name])
+
+    return fwd_bwd, update, fwd_bwd()[1]
