@@ -12,6 +12,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def temp_beside(path: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str]:
+    """Create a hidden temp file in ``path``'s folder, with the permissions a plain ``open`` gives.
+
+    ``tempfile.mkstemp`` makes files readable by their owner only (0600); a file renamed over
+    ``path`` should carry the usual ``0666 & ~umask`` instead.
+
+    Returns:
+        ``(fd, temp_path)``: an open descriptor (the caller closes it) and the temp file's path.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator:
     """Open a temp file beside ``path``; on a clean exit it replaces ``path`` atomically.
@@ -22,8 +39,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator
     """
     if mode not in ("wb", "w"):
         raise ValueError(f'mode must be "wb" or "w", got {mode!r}')
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     try:
         if mode == "w":
             kwargs.setdefault("encoding", "utf-8")
@@ -31,7 +47,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, Path(path))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

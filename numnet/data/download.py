@@ -14,12 +14,11 @@ import http.client
 import os
 import sys
 import tarfile
-import tempfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._atomic import atomic_open
+from .._atomic import atomic_open, temp_beside
 from .errors import ChecksumError, DataError, DownloadError
 from .integrity import verify_dataset, verify_file
 from .locations import Location, download_dir, locate
@@ -45,7 +44,7 @@ def _download_one(url: str, dest: Path, spec: FileSpec, progress, timeout: float
 
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"mirror URLs must be http:// or https://; got {url!r}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    fd, tmp = temp_beside(dest, suffix=".part")
     try:
         request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
