@@ -3,38 +3,46 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.numnet-installed
+# The main job needs only numnet and its command's extras; tests and benchmarks add PyTorch.
+CLI_STAMP := $(VENV)/.numnet-cli
+TEST_STAMP := $(VENV)/.numnet-test
 
 .PHONY: train test lint format data bench clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(CLI_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[cli]'
+	touch $(CLI_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[cli,test]'
-	touch $(STAMP)
+	touch $(TEST_STAMP) $(CLI_STAMP)
 
 # The main job: train the default ConvNet on Fashion-MNIST and print test accuracy.
-train: $(STAMP) data
+train: $(CLI_STAMP) data
 	$(VENV)/bin/numnet train
 
 # Fashion-MNIST: Debian's package where apt is usable, else a verified download.
-data: $(STAMP)
+data: $(CLI_STAMP)
 	bash scripts/get-fashion-mnist.sh $(PY)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
