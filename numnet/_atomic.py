@@ -30,16 +30,21 @@ def temp_beside(path: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator:
+def atomic_open(
+    path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tmp", check=None, **kwargs
+) -> Iterator:
     """Open a temp file beside ``path``; on a clean exit it replaces ``path`` atomically.
 
     Args:
         path: the final file.
         mode: ``"wb"`` or ``"w"`` (text; ``kwargs`` such as ``encoding`` pass through).
+        suffix: the temp file's suffix.
+        check: optional ``check(temp_path)`` run on the complete, closed temp file before it
+            replaces ``path``; whatever it raises leaves ``path`` untouched and the temp removed.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f'mode must be "wb" or "w", got {mode!r}')
-    fd, tmp = temp_beside(path)
+    fd, tmp = temp_beside(path, suffix)
     try:
         if mode == "w":
             kwargs.setdefault("encoding", "utf-8")
@@ -47,7 +52,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, Path(path))
+        if check is not None:
+            check(tmp)
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -8,7 +8,6 @@ unverified file is never left where the loader would find it.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import http.client
 import os
@@ -18,7 +17,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._atomic import atomic_open, temp_beside
+from .._atomic import atomic_open
 from .errors import ChecksumError, DataError, DownloadError
 from .integrity import verify_dataset, verify_file
 from .locations import Location, download_dir, locate
@@ -44,33 +43,31 @@ def _download_one(url: str, dest: Path, spec: FileSpec, progress, timeout: float
 
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"mirror URLs must be http:// or https://; got {url!r}")
-    fd, tmp = temp_beside(dest, suffix=".part")
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            bar = _progress_bar(total or spec.size, dest.name, progress)
-            got = 0
-            try:
-                while chunk := resp.read(_CHUNK):
-                    out.write(chunk)
-                    got += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
-            # http.client returns b"" (no error) when a server closes before Content-Length.
-            if total is not None and got != total:
-                raise DownloadError(f"transfer ended early: expected {total} bytes, got {got}")
-            out.flush()
-            os.fsync(out.fileno())
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+
+    def check(tmp):
         verify_file(tmp, spec, label=f"{dest.name} (from {url})")
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+
+    with (
+        atomic_open(dest, "wb", suffix=".part", check=check) as out,
+        urllib.request.urlopen(request, timeout=timeout) as resp,
+    ):
+        length = resp.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        bar = _progress_bar(total or spec.size, dest.name, progress)
+        got = 0
+        try:
+            while chunk := resp.read(_CHUNK):
+                out.write(chunk)
+                got += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        # http.client returns b"" (no error) when a server closes before Content-Length.
+        if total is not None and got != total:
+            raise DownloadError(f"transfer ended early: expected {total} bytes, got {got}")
 
 
 def download_file(
