@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 
 import numpy as np
-import pytest
 
 from numnet.cli.main import main
-from numnet.data import FileSpec, encode_idx, get_spec
-from numnet.data import load_dataset as real_load_dataset
+from numnet.data import encode_idx
 from numnet.data.registry import (
     IDX_TEST_IMAGES,
     IDX_TEST_LABELS,
@@ -53,27 +50,6 @@ def write_tiny_idx(folder) -> None:
     for name, a in ((IDX_TRAIN_IMAGES, X), (IDX_TRAIN_LABELS, y), (IDX_TEST_IMAGES, Xt),
                     (IDX_TEST_LABELS, yt)):  # fmt: skip
         (folder / name).write_bytes(gzip.compress(encode_idx(a), mtime=0))
-
-
-@pytest.fixture
-def tiny_data(tmp_path, monkeypatch):
-    """A data dir with the tiny set; the CLI reads it through the real IDX loader.
-
-    The registry pins the real files' checksums and sizes, so the CLI's loader is given the same
-    spec without them (everything else, parsing included, is the real code path).
-    """
-    folder = tmp_path / "data"
-    write_tiny_idx(folder)
-    spec = get_spec("fashion-mnist")
-    spec = dataclasses.replace(
-        spec, files=tuple(FileSpec(f.name) for f in spec.files), num_train=None, num_test=None
-    )
-
-    def load(name, root=None, download=False, **kw):
-        return real_load_dataset(name, root, download, spec=spec, **kw)
-
-    monkeypatch.setattr("numnet.cli.dataload.load_dataset", load)
-    return folder
 
 
 def run_cli(capsys, *argv):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli_testlib import run_cli, train_argv
 
 from numnet.cli.gradcheck_cases import Case
-from tests._cli_testlib import run_cli, tiny_data, train_argv  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,14 +23,14 @@ def run_python(*args):
 
 
 @pytest.fixture
-def run_dir(tiny_data, tmp_path, capsys):  # noqa: F811
+def run_dir(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, *train_argv(tiny_data, out, "--epochs", "1"))
     assert code == 0, err
     return out
 
 
-def test_eval_prints_accuracy_table_and_confusion_matrix(run_dir, tiny_data, tmp_path, capsys):  # noqa: F811
+def test_eval_prints_accuracy_table_and_confusion_matrix(run_dir, tiny_data, tmp_path, capsys):
     out = tmp_path / "eval"
     code, stdout, err = run_cli(capsys, "eval", run_dir / "best.npz", "--data-dir", tiny_data,
                                 "--out", out)  # fmt: skip
@@ -45,7 +45,7 @@ def test_eval_prints_accuracy_table_and_confusion_matrix(run_dir, tiny_data, tmp
     assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_eval_validation_split_subset(run_dir, tiny_data, capsys):  # noqa: F811
+def test_eval_validation_split_subset(run_dir, tiny_data, capsys):
     code, stdout, _ = run_cli(capsys, "eval", run_dir / "last.npz", "--data-dir", tiny_data,
                               "--split", "val", "--num", "25")  # fmt: skip
     assert code == 0
@@ -91,7 +91,7 @@ def test_gradcheck_fails_with_exit_code_1(capsys, monkeypatch):
     assert "FAIL" in stdout.splitlines()[2] and "1 of 2 checks passed" in stdout
 
 
-def test_data_list(tiny_data, capsys):  # noqa: F811
+def test_data_list(tiny_data, capsys):
     code, stdout, _ = run_cli(capsys, "data", "list", "--data-dir", tiny_data)
     assert code == 0
     names = [ln.split()[0] for ln in stdout.splitlines()[1:]]

@@ -3,8 +3,7 @@
 import shutil
 
 import pytest
-
-from tests._cli_testlib import SMALL, run_cli, tiny_data, train_argv  # noqa: F401 (fixture)
+from _cli_testlib import SMALL, run_cli, train_argv
 
 
 def assert_one_line_error(err, code, expected_code, *fragments):
@@ -22,7 +21,7 @@ def snapshot(folder):
 
 
 @pytest.fixture
-def run_dir(tiny_data, tmp_path, capsys):  # noqa: F811
+def run_dir(tiny_data, tmp_path, capsys):
     """A finished one-epoch run to try to damage."""
     out = tmp_path / "existing"
     code, _, err = run_cli(capsys, *train_argv(tiny_data, out, "--epochs", "1"))
@@ -88,7 +87,7 @@ def test_missing_data_set_without_download(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_unwritable_out(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_unwritable_out(tiny_data, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     code, _, err = run_cli(capsys, *train_argv(tiny_data, blocker / "run"))
@@ -96,21 +95,21 @@ def test_unwritable_out(tiny_data, tmp_path, capsys):  # noqa: F811
     assert blocker.read_text() == "not a directory"
 
 
-def test_existing_run_directory_is_never_overwritten(run_dir, tiny_data, capsys):  # noqa: F811
+def test_existing_run_directory_is_never_overwritten(run_dir, tiny_data, capsys):
     before = snapshot(run_dir)
     code, _, err = run_cli(capsys, *train_argv(tiny_data, run_dir))
     assert_one_line_error(err, code, 1, "already exists and is not empty", "--resume")
     assert snapshot(run_dir) == before
 
 
-def test_locked_option_on_resume(run_dir, tiny_data, capsys):  # noqa: F811
+def test_locked_option_on_resume(run_dir, tiny_data, capsys):
     before = snapshot(run_dir)
     code, _, err = run_cli(capsys, "train", "--resume", run_dir, "--lr", "0.1")
     assert_one_line_error(err, code, 2, "--lr cannot change when resuming")
     assert snapshot(run_dir) == before
 
 
-def test_checkpoint_from_another_architecture(run_dir, tiny_data, tmp_path, capsys):  # noqa: F811
+def test_checkpoint_from_another_architecture(run_dir, tiny_data, tmp_path, capsys):
     other = tmp_path / "fc-run"
     code, _, err = run_cli(capsys, *train_argv(tiny_data, other, "--epochs", "1", "--model", "fc"))
     assert code == 0, err
@@ -128,7 +127,7 @@ def test_resume_errors(tmp_path, capsys):
     assert_one_line_error(err, code, 1, "config.json not found")
 
 
-def test_incompatible_model_option(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_incompatible_model_option(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, *train_argv(tiny_data, out, "--model", "fc", "--norm",
                                                "groupnorm"))  # fmt: skip
@@ -139,14 +138,14 @@ def test_incompatible_model_option(tiny_data, tmp_path, capsys):  # noqa: F811
 
 
 @pytest.mark.filterwarnings("error")  # no overflow warnings before the error line either
-def test_diverging_run_stops_with_one_line(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_diverging_run_stops_with_one_line(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     argv = train_argv(tiny_data, out, "--optimizer", "sgd", "--lr", "1e6", "--norm", "none")
     code, _, err = run_cli(capsys, *argv)
     assert_one_line_error(err, code, 1, "training stopped: non-finite loss", f"run so far in {out}")
 
 
-def test_too_many_validation_images(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_too_many_validation_images(tiny_data, tmp_path, capsys):
     argv = train_argv(tiny_data, tmp_path / "run", "--num-val", "400")
     code, _, err = run_cli(capsys, *argv)
     assert_one_line_error(err, code, 2, "--num-val 400 leave no room", "360 training images")
@@ -178,7 +177,7 @@ def test_plot_on_a_directory_without_metrics(tmp_path, capsys):
     assert_one_line_error(err, code, 1, "not found")
 
 
-def test_bad_schedule_leaves_no_run_directory(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_bad_schedule_leaves_no_run_directory(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     argv = train_argv(tiny_data, out, "--lr-schedule", "step", "--lr-decay", "2")
     code, _, err = run_cli(capsys, *argv)

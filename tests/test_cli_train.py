@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from _cli_testlib import run_cli, train_argv
 
 from numnet.checkpoint import read_checkpoint
 from numnet.cli import rundir
-from tests._cli_testlib import run_cli, tiny_data, train_argv  # noqa: F401 (fixture)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RUN_FILES = {
@@ -41,7 +41,7 @@ def assert_same_params(a, b):
 
 
 @pytest.fixture
-def trained(tiny_data, tmp_path, capsys):  # noqa: F811
+def trained(tiny_data, tmp_path, capsys):
     """A finished 2-epoch convnet run: (run_dir, stdout)."""
     out = tmp_path / "run"
     code, stdout, err = run_cli(capsys, *train_argv(tiny_data, out, "--epochs", "2"))
@@ -104,7 +104,7 @@ def test_one_plain_line_per_epoch_when_not_a_tty(trained):
 @pytest.mark.parametrize(
     "extra", [["--dropout", "0.5"], ["--augment", "--model", "fc", "--norm", "layernorm"]]
 )
-def test_resume_after_ctrl_c_equals_uninterrupted(extra, tiny_data, tmp_path, capsys, monkeypatch):  # noqa: F811
+def test_resume_after_ctrl_c_equals_uninterrupted(extra, tiny_data, tmp_path, capsys, monkeypatch):
     full = tmp_path / "full"
     code, full_out, _ = run_cli(capsys, *train_argv(tiny_data, full, "--epochs", "2", *extra))
     assert code == 0
@@ -139,7 +139,7 @@ def test_resume_after_ctrl_c_equals_uninterrupted(extra, tiny_data, tmp_path, ca
         assert [{**r, "seconds": 0} for r in a] == [{**r, "seconds": 0} for r in b]
 
 
-def test_resume_with_more_epochs_equals_longer_run(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_resume_with_more_epochs_equals_longer_run(tiny_data, tmp_path, capsys):
     sched = ["--lr-schedule", "step", "--lr-step", "1", "--lr-decay", "0.5"]
     full = tmp_path / "full"
     assert run_cli(capsys, *train_argv(tiny_data, full, "--epochs", "2", *sched))[0] == 0
@@ -152,7 +152,7 @@ def test_resume_with_more_epochs_equals_longer_run(tiny_data, tmp_path, capsys):
     assert json.loads((part / "config.json").read_text())["options"]["epochs"] == 2
 
 
-def test_config_file_with_command_line_override(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_config_file_with_command_line_override(tiny_data, tmp_path, capsys):
     cfg = tmp_path / "run.toml"
     cfg.write_text('model = "fc"\nlr = 0.01\n[optim]\noptimizer = "sgd_momentum"\nepochs = 1\n')
     out = tmp_path / "run"
@@ -167,7 +167,7 @@ def test_config_file_with_command_line_override(tiny_data, tmp_path, capsys):  #
     assert not (out / "filters.png").exists()  # no conv layer to show
 
 
-def test_threelayer_model_trains(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_threelayer_model_trains(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     argv = train_argv(tiny_data, out, "--model", "threelayer", "--filters", "4", "--epochs", "1")
     code, _, err = run_cli(capsys, *argv)
@@ -178,7 +178,7 @@ def test_threelayer_model_trains(tiny_data, tmp_path, capsys):  # noqa: F811
     assert_png(out / "filters.png")
 
 
-def test_patience_stops_early(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_patience_stops_early(tiny_data, tmp_path, capsys):
     # A learning rate this small and no batchnorm statistics: val accuracy cannot change.
     out = tmp_path / "run"
     argv = train_argv(tiny_data, out, "--lr", "1e-12", "--lr-schedule", "none", "--norm", "none",

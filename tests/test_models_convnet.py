@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from numnet.classifiers import ConvNet
-from tests._models_testlib import (
+from _models_testlib import (
     assert_config_round_trip,
     assert_grads_close,
     assert_no_mutation_of_input,
     assert_reg_adds_l2,
 )
+
+from numnet.classifiers import ConvNet
 
 NORMS = [None, "batchnorm", "groupnorm", "layernorm"]
 

@@ -8,15 +8,15 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from numnet.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
-from tests._models_testlib import (
+from _models_testlib import (
     assert_config_round_trip,
     assert_grads_close,
     assert_no_mutation_of_input,
     assert_reg_adds_l2,
     overfit,
 )
+
+from numnet.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
 
 NORMS = [None, "batchnorm", "layernorm"]
 
