@@ -9,8 +9,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _cli_testlib import run_cli, train_argv
+from _gradcheck_testlib import (
+    batchnorm_backward_without_the_variance_path,
+    broken_loss,
+    conv_backward_transposed_kernel,
+    nudge_grad_entry,
+    scale_grad,
+    sigmoid_backward_times_1_01,
+    softmax_loss_without_the_label_term,
+)
 
-from numnet.cli.gradcheck_cases import Case
+from numnet import layer_utils, layers
+from numnet.gradcheck_cases import all_cases
+
+# Listing the checks imports every module they use (layer_utils, the classifiers), and those bind
+# numnet.layers' functions by name: done here, before any test patches one, they bind the real
+# ones (a first import under a patch would keep the broken function for the whole session).
+ALL_CHECKS = [c.name for c in all_cases()]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,15 +95,115 @@ def test_gradcheck_model_case(capsys):
     assert code == 0 and "1 of 1 checks passed" in stdout
 
 
-def test_gradcheck_fails_with_exit_code_1(capsys, monkeypatch):
-    def broken(rng):
-        return 0.5
+def gradcheck_rows(stdout):
+    """{check name: (error column, result column)} of the table."""
+    rows = {}
+    for ln in stdout.splitlines()[1:-1]:
+        name, rest = ln.split("  ", 1)
+        fields = rest.split()
+        rows[name] = (fields[0], fields[2])
+    return rows
 
-    cases = [Case("good", lambda rng: 0.0, 1e-7), Case("broken", broken, 1e-7)]
-    monkeypatch.setattr("numnet.cli.gradcheck.all_cases", lambda: cases)
+
+@pytest.mark.slow
+def test_gradcheck_runs_every_check_and_every_layer_backward(capsys, monkeypatch):
+    # Every backward of the course's layer files must be exercised by some check.
+    called, required = set(), set()
+    for module in (layers, layer_utils):
+        for name in dir(module):
+            fn = getattr(module, name)
+            if "_backward" in name and (module is layers or fn.__module__ == module.__name__):
+                required.add(fn)
+
+                def recording(*args, _fn=fn, **kwargs):
+                    called.add(_fn)
+                    return _fn(*args, **kwargs)
+
+                monkeypatch.setattr(module, name, recording)
     code, stdout, _ = run_cli(capsys, "gradcheck")
+    assert code == 0, stdout
+    rows = gradcheck_rows(stdout)
+    assert list(rows) == ALL_CHECKS
+    assert len(rows) >= 36 and all(result == "pass" for _, result in rows.values())
+    assert stdout.splitlines()[-1].startswith(f"{len(rows)} of {len(rows)} checks passed")
+    assert sorted(f.__name__ for f in required - called) == []
+
+
+def _fc_net_class():
+    from numnet.classifiers.fc_net import FullyConnectedNet
+
+    return FullyConnectedNet
+
+
+def _convnet_class():
+    from numnet.classifiers.convnet import ConvNet
+
+    return ConvNet
+
+
+# (target to break, broken version, --only, the rows that must fail)
+BUGS = {
+    "sigmoid x1.01": ("numnet.layers.sigmoid_backward", sigmoid_backward_times_1_01,
+                      "layer sigmoid", ["layer sigmoid"]),
+    "softmax dx without the label term": ("numnet.layers.softmax_loss",
+                                          softmax_loss_without_the_label_term,
+                                          "layer softmax", ["layer softmax_loss"]),
+    "batchnorm variance path dropped": ("numnet.layers.batchnorm_backward",
+                                        batchnorm_backward_without_the_variance_path,
+                                        "layer batchnorm", ["layer batchnorm"]),
+    "conv kernel gradient transposed": ("numnet.layers.conv_backward_naive",
+                                        conv_backward_transposed_kernel, "layer conv_naive",
+                                        ["layer conv_naive"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("target", "broken", "only", "failing"), BUGS.values(), ids=BUGS)
+def test_gradcheck_fails_a_broken_layer(target, broken, only, failing, capsys, monkeypatch):
+    code, stdout, _ = run_cli(capsys, "gradcheck", "--only", only)
+    assert code == 0 and set(gradcheck_rows(stdout)) >= set(failing)
+    monkeypatch.setattr(target, broken)
+    code, stdout, _ = run_cli(capsys, "gradcheck", "--only", only)
     assert code == 1
-    assert "FAIL" in stdout.splitlines()[2] and "1 of 2 checks passed" in stdout
+    rows = gradcheck_rows(stdout)
+    # Only the broken function's rows fail (batchnorm_alt does not call batchnorm_backward).
+    assert sorted(n for n, (_, result) in rows.items() if result == "FAIL") == failing
+    assert f"{len(rows) - len(failing)} of {len(rows)} checks passed" in stdout
+
+
+@pytest.mark.parametrize(
+    ("model_class", "corrupt", "only"),
+    [
+        (_fc_net_class, scale_grad("W2", 1.01), "model FullyConnectedNet(norm=None"),
+        (_fc_net_class, nudge_grad_entry("b1", 0, 1e-6), "model FullyConnectedNet(norm=batch"),
+        (_convnet_class, scale_grad("W1", 1.01), "model ConvNet(norm=None"),
+        (_convnet_class, nudge_grad_entry("W1", (0, 0, 1, 2), 1e-4), "model ConvNet(norm=group"),
+    ],
+    ids=["fc W2 x1.01", "fc b1[0] nonzero behind batchnorm", "convnet W1 x1.01",
+         "convnet one W1 entry off by 1e-4 of the largest gradient"],
+)  # fmt: skip
+def test_gradcheck_fails_a_model_with_one_wrong_gradient(
+    model_class, corrupt, only, capsys, monkeypatch
+):
+    cls = model_class()
+    monkeypatch.setattr(cls, "loss", broken_loss(cls.loss, corrupt))
+    code, stdout, _ = run_cli(capsys, "gradcheck", "--only", only)
+    rows = gradcheck_rows(stdout)
+    assert code == 1 and rows and all(result == "FAIL" for _, result in rows.values()), stdout
+
+
+def test_gradcheck_reports_a_raising_backward_as_a_failed_row(capsys, monkeypatch):
+    def dx_without_the_transpose(dout, cache):
+        x, w, _ = cache
+        return (dout @ w).reshape(x.shape), x.reshape(len(x), -1).T @ dout, dout.sum(axis=0)
+
+    monkeypatch.setattr("numnet.layers.affine_backward", dx_without_the_transpose)
+    code, stdout, err = run_cli(capsys, "gradcheck", "--only", "layer affine")
+    assert code == 1 and err == ""
+    lines = stdout.splitlines()
+    assert lines[1].startswith("layer affine ") and " raised " in lines[1]
+    assert "FAIL (ValueError: matmul: Input operand 1 has a mismatch" in lines[1]
+    # The sandwiches hold the real affine_backward (layer_utils was imported before the patch).
+    assert lines[-1].startswith("3 of 4 checks passed")
 
 
 def test_data_list(tiny_data, capsys):

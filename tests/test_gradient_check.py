@@ -1,4 +1,4 @@
-"""numnet.gradient_check: numeric gradients, rel_error, sparse and directional checks."""
+"""numnet.gradient_check: numeric gradients, rel_error, blobs, sparse and directional checks."""
 
 import random
 
@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from numnet.gradient_check import (
+    central_difference,
     directional_gradient_error,
     eval_numerical_gradient,
     eval_numerical_gradient_array,
+    eval_numerical_gradient_blobs,
+    eval_numerical_gradient_net,
     grad_check_sparse,
     rel_error,
 )
@@ -82,3 +85,46 @@ def test_directional_gradient_error(rng):
     x = rng.standard_normal((6, 7))
     assert directional_gradient_error(_cubic, x, _cubic_grad(x), rng=3) < 1e-8
     assert directional_gradient_error(_cubic, x, -_cubic_grad(x), rng=3) > 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", [(1, 2), ...], ids=["entry", "direction"])
+def test_central_difference_restores_x_bit_for_bit(rng, dtype, where):
+    x = rng.standard_normal((3, 4)).astype(dtype)
+    x0 = x.copy()
+    step = 1.0 if where is not ... else rng.standard_normal(x.shape)
+    seen = []
+    diff = central_difference(lambda a: seen.append(a.copy()) or _cubic(a), x, where, 1e-3, step)
+    np.testing.assert_array_equal(x, x0)
+    assert x.dtype == dtype and len(seen) == 2
+    np.testing.assert_array_equal(seen[0] - x0, -(seen[1] - x0))  # symmetric nudges
+    assert float(diff) == pytest.approx(_cubic(seen[0]) - _cubic(seen[1]), rel=1e-6)
+
+
+class Blob:
+    """The course's blob: values and their gradient."""
+
+    def __init__(self, vals):
+        self.vals = vals
+        self.diffs = np.zeros_like(vals)
+
+
+def test_eval_numerical_gradient_blobs_and_net(rng):
+    a, b = Blob(rng.standard_normal((2, 3))), Blob(rng.standard_normal((2, 3)))
+    out = Blob(np.zeros((2, 3)))
+    out.diffs = rng.standard_normal((2, 3))
+    a0, b0 = a.vals.copy(), b.vals.copy()
+
+    def forward(x, y, o):  # o = x**2 * y, written into the output blob
+        o.vals[...] = x.vals**2 * y.vals
+
+    da, db = eval_numerical_gradient_blobs(forward, [a, b], out)
+    np.testing.assert_array_equal(a.vals, a0)
+    assert rel_error(da, 2 * a0 * b0 * out.diffs) < 1e-8
+    assert rel_error(db, a0**2 * out.diffs) < 1e-8
+
+    class Net:
+        def forward(self):
+            forward(a, b, out)
+
+    np.testing.assert_array_equal(eval_numerical_gradient_net(Net(), [a, b], out)[1], db)
