@@ -1,62 +1,10 @@
-"""Batch iterator (every sample once per epoch, seeded) and per-batch augmentation."""
+"""Per-batch augmentation, and the augmenting view of the training images the Solver trains on."""
 
 import numpy as np
 import pytest
 
-from numnet.data import (
-    Augment,
-    BatchIterator,
-    Dataset,
-    iterate_minibatches,
-    prepare,
-    random_crop,
-    random_flip,
-)
-
-
-@pytest.mark.parametrize("shuffle", [True, False])
-@pytest.mark.parametrize("drop_last", [False, True])
-@pytest.mark.parametrize(("n", "batch_size"), [(10, 3), (12, 4), (5, 8), (1, 1)])
-def test_every_sample_once_per_epoch(n, batch_size, drop_last, shuffle):
-    X = np.arange(n)[:, None] * np.ones((1, 2))
-    y = np.arange(n)
-    it = BatchIterator(X, y, batch_size, shuffle=shuffle, drop_last=drop_last, seed=0)
-    for _ in range(3):
-        seen = [yb for _, yb in it]
-        sizes = [len(b) for b in seen]
-        assert len(seen) == len(it)
-        if drop_last:
-            assert sizes == [batch_size] * (n // batch_size)
-        else:
-            assert sum(sizes) == n and all(s == batch_size for s in sizes[:-1])
-            np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.arange(n))
-        got = np.concatenate(seen) if seen else np.array([], int)
-        assert len(set(got.tolist())) == len(got)  # nothing twice
-        for xb, yb in it:
-            np.testing.assert_array_equal(xb[:, 0], yb)  # X and y stay paired
-    assert it.epoch == 6
-
-
-def test_seeded_epochs_reproducible_and_different():
-    X, y = np.zeros((50, 1)), np.arange(50)
-    a = [np.concatenate([yb for _, yb in BatchIterator(X, y, 7, seed=11)]) for _ in range(2)]
-    np.testing.assert_array_equal(a[0], a[1])
-    it = BatchIterator(X, y, 7, seed=11)
-    e1, e2 = (np.concatenate([yb for _, yb in it]) for _ in range(2))
-    np.testing.assert_array_equal(e1, a[0])
-    assert not np.array_equal(e1, e2)
-    np.testing.assert_array_equal(
-        np.concatenate([yb for _, yb in BatchIterator(X, y, 7, shuffle=False)]), y
-    )
-
-
-def test_unseeded_iterator_follows_numpy_global_seed():
-    X, y = np.zeros((20, 1)), np.arange(20)
-    orders = []
-    for _ in range(2):
-        np.random.seed(5)  # noqa: NPY002 (testing the global-state fallback)
-        orders.append(np.concatenate([yb for _, yb in iterate_minibatches(X, y, 6)]))
-    np.testing.assert_array_equal(*orders)
+from numnet.data import Augment, AugmentedImages, Dataset, prepare, random_crop, random_flip
+from numnet.solver import Solver
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
@@ -98,26 +46,106 @@ def test_crop_is_a_window_of_the_zero_padded_image(rng, pad):
     assert len(offsets) > 1  # offsets vary per image
 
 
-def test_iterator_with_augmentation_and_lazy_float_images(rng):
-    X = rng.integers(0, 256, (30, 3, 8, 8), dtype=np.uint8)
-    X_test, y_test = np.zeros((5, 3, 8, 8), np.uint8), np.zeros(5, np.int64)
-    ds = Dataset("toy", X, np.arange(30) % 10, X_test, y_test, tuple("0123456789"))
-    data = prepare(ds, num_val=5, per_batch=True)
-    batches = list(BatchIterator(data["X_train"], data["y_train"], 8, seed=0, augment=Augment()))
-    assert [b[0].shape for b in batches] == [(8, 3, 8, 8)] * 3 + [(1, 3, 8, 8)]
-    assert all(b[0].dtype == np.float32 for b in batches)
+class ImageModel:
+    """Softmax regression on flattened images that records every training batch it sees."""
+
+    def __init__(self, D, C=3):
+        self.params = {"W": np.zeros((D, C)), "b": np.zeros(C)}
+        self.batches = []
+
+    def loss(self, X, y=None):
+        Xf = X.reshape(len(X), -1).astype(np.float64)
+        scores = Xf @ self.params["W"] + self.params["b"]
+        if y is None:
+            return scores
+        self.batches.append(np.array(X, copy=True))
+        p = np.exp(scores - scores.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        loss = -np.log(p[np.arange(len(y)), y]).mean()
+        p[np.arange(len(y)), y] -= 1
+        return loss, {"W": Xf.T @ p / len(y), "b": p.mean(0)}
+
+
+def image_data(n_train=24, n_val=6):
+    ds = Dataset("toy", np.arange(30 * 3 * 6 * 6, dtype=np.uint8).reshape(30, 3, 6, 6) % 251,
+                 np.arange(30) % 3, np.zeros((3, 3, 6, 6), np.uint8), np.zeros(3, np.int64),
+                 ("a", "b", "c"))  # fmt: skip
+    return prepare(ds, num_val=n_val, per_batch=True)  # lazily normalised float32 images
+
+
+def train(data, X, num_epochs=2, **kw):
+    model = ImageModel(int(np.prod(data["X_train"].shape[1:])))
+    solver = Solver(model, {**data, "X_train": X}, batch_size=8, num_epochs=num_epochs,
+                    shuffle=True, seed=3, verbose=False, **kw)  # fmt: skip
+    return solver, model
+
+
+def test_solver_trains_on_augmented_batches_keyed_by_step():
+    data = image_data()
+    clean_solver, clean = train(data, data["X_train"])
+    clean_solver.train()
+    aug = Augment(pad=1)
+    X = AugmentedImages(data["X_train"], aug, seed=5)
+    solver, model = train(data, X, callbacks=[X])
+    solver.train()
+    assert len(model.batches) == len(clean.batches) == 6
+    for t, (batch, plain) in enumerate(zip(model.batches, clean.batches)):
+        # The same rows as without augmentation, augmented with step t's own Generator.
+        np.testing.assert_array_equal(batch, aug(plain, np.random.default_rng([5, t])))
+        assert batch.dtype == np.float32 and not np.array_equal(batch, plain)
+    # Any other fetch (the Solver's accuracy sample, a caller's slice) is clean.
+    np.testing.assert_array_equal(X[:4], data["X_train"][:4])
+
+
+def test_resumed_augmentation_equals_uninterrupted(tmp_path):
+    data = image_data()
+    X = AugmentedImages(data["X_train"], Augment(pad=1), seed=5)
+    full, full_model = train(data, X, callbacks=[X])
+    full.train()
+
+    class StopAt4:
+        def on_batch_end(self, solver, logs):
+            if logs["iteration"] == 4:
+                raise KeyboardInterrupt
+
+    X2 = AugmentedImages(data["X_train"], Augment(pad=1), seed=5)
+    part, _ = train(data, X2, callbacks=[X2, StopAt4()],
+                    interrupt_checkpoint=tmp_path / "int.npz")  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        part.train()
+    X3 = AugmentedImages(data["X_train"], Augment(pad=1), seed=5)
+    model = ImageModel(int(np.prod(data["X_train"].shape[1:])))
+    resumed = Solver.resume(tmp_path / "int.npz", model=model, data={**data, "X_train": X3},
+                            callbacks=[X3])  # fmt: skip
+    resumed.train()
+    for a, b in zip(full_model.batches[4:], model.batches):
+        np.testing.assert_array_equal(a, b)
+    assert len(model.batches) == 2
+
+
+def test_augmented_images_must_be_the_solvers_training_images():
+    data = image_data()
+    X = AugmentedImages(data["X_train"], Augment(), seed=0)
+    solver, _ = train(data, data["X_train"], callbacks=[X])
+    with pytest.raises(ValueError, match="whose data\\['X_train'\\] is not this object"):
+        solver.train()
 
 
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"batch_size": 0}, "batch_size must be a positive integer"),
-        ({"y": np.arange(3)}, "y must have 4 labels"),
+        ({"base": np.zeros((4, 6))}, "base must be a 4-D array of images"),
+        ({"augment": "crop"}, "augment must be callable"),
+        ({"seed": -1}, "seed must be an integer >= 0, got -1"),
+        ({"seed": 1.5}, "seed must be an integer >= 0, got 1.5"),
     ],
 )
-def test_iterator_validates(kwargs, words):
-    args = {"X": np.zeros((4, 1)), "y": np.arange(4), "batch_size": 2, **kwargs}
+def test_augmented_images_validates(kwargs, words):
+    args = {"base": np.zeros((4, 1, 3, 3)), "augment": Augment(), "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=words):
-        BatchIterator(args.pop("X"), args.pop("y"), **args)
+        AugmentedImages(**args)
+
+
+def test_augment_validates():
     with pytest.raises(ValueError, match="pad must be a non-negative int"):
         Augment(pad=-1)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
 from numnet.cli.errors import CLIError, UsageError, one_line
-from numnet.data import Augment, DataError, DatasetNotFoundError, load_dataset, prepare
+from numnet.data import (
+    Augment,
+    AugmentedImages,
+    DataError,
+    DatasetNotFoundError,
+    load_dataset,
+    prepare,
+)
 
 #: Crop padding for --augment: 2 pixels on 28x28 images, 4 on 32x32 (the usual CIFAR choice).
 _PAD = {28: 2, 32: 4}
@@ -42,36 +47,7 @@ def split(ds, cfg: Mapping):
     )  # fmt: skip
 
 
-class AugmentedImages:
-    """The Solver's ``X_train``: its next minibatch after ``on_batch_begin`` is augmented.
-
-    Only the training step's fetch is augmented (the Solver's train-accuracy sample sees clean
-    images). The random crop/flip of step ``t`` comes from ``default_rng([seed, t])``, so a run
-    resumed at any step augments exactly as the uninterrupted run would.
-
-    Args:
-        base: (N, C, H, W) images supporting fancy indexing (e.g. ``NormalizedImages``).
-        seed: the run's seed.
-    """
-
-    def __init__(self, base, seed: int):
-        self.base = base
-        self.seed = int(seed)
-        H = base.shape[2]
-        self.augment = Augment(pad=_PAD.get(H, max(1, H // 8)), flip=True)
-        self.shape, self.dtype, self.ndim = base.shape, base.dtype, base.ndim
-        self._step = None
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, key):
-        x = np.asarray(self.base[key])
-        if self._step is None:
-            return x
-        rng = np.random.default_rng([self.seed, self._step])
-        self._step = None
-        return self.augment(x, rng)
-
-    def on_batch_begin(self, solver):
-        self._step = solver.iteration
+def augmented(X_train, seed: int):
+    """``X_train`` as :class:`numnet.data.AugmentedImages` with --augment's crop and flip."""
+    H = X_train.shape[2]
+    return AugmentedImages(X_train, Augment(pad=_PAD.get(H, max(1, H // 8)), flip=True), seed)

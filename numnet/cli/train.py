@@ -19,6 +19,7 @@ from numnet.cli import dataload, models, rundir
 from numnet.cli.errors import EXIT_INTERRUPTED, CLIError, UsageError, one_line
 from numnet.cli.progress import make_progress
 from numnet.cli.record import RunRecorder, rows_until
+from numnet.data import AugmentedImages
 
 #: Training-accuracy sample per check (the course's Solver default).
 TRAIN_ACC_SAMPLES = 1000
@@ -62,7 +63,7 @@ def _callbacks(cfg, data, recorder) -> list:
     # The recorder runs first, so the progress line can show its epoch row (whose mean loss
     # also covers the steps a resumed run took before it was interrupted).
     cbs = [recorder, make_progress(ipe, summary=recorder.last_summary)]
-    if isinstance(data["X_train"], dataload.AugmentedImages):
+    if isinstance(data["X_train"], AugmentedImages):
         cbs.insert(0, data["X_train"])
     if cfg["patience"] is not None:
         from numnet.callbacks import EarlyStopping
@@ -153,7 +154,7 @@ def _new(args, explicit) -> int:
 def _data(ds, cfg):
     data = dataload.split(ds, cfg)
     if cfg["augment"]:
-        data["X_train"] = dataload.AugmentedImages(data["X_train"], cfg["seed"])
+        data["X_train"] = dataload.augmented(data["X_train"], cfg["seed"])
     return data
 
 

@@ -2,19 +2,19 @@
 
 Typical use::
 
-    from numnet.data import load_dataset, prepare, BatchIterator, Augment
+    from numnet.data import load_dataset, prepare, Augment, AugmentedImages
     ds = load_dataset("fashion-mnist")              # uint8 (N, 1, 28, 28), int64 labels
     data = prepare(ds, num_val=5000, seed=0)         # Solver-ready dict of float32 arrays
-    for X, y in BatchIterator(data["X_train"], data["y_train"], 128, seed=0, augment=Augment()):
-        ...
+    X = AugmentedImages(data["X_train"], Augment(pad=2), seed=0)   # optional: crop and flip
+    solver = Solver(model, {**data, "X_train": X}, callbacks=[X], shuffle=True, seed=0)
 
 Modules: ``registry`` (files, checksums, mirrors, classes), ``locations`` (search order and cache
 directory), ``download`` (fetch), ``idx`` and ``cifar`` (file formats), ``integrity``
 (checksums), ``datasets`` (load_dataset), ``preprocess`` (splits, normalisation), ``batches``
-(epochs and augmentation). The course's loaders are in :mod:`numnet.data_utils`.
+(per-batch augmentation). The course's loaders are in :mod:`numnet.data_utils`.
 """
 
-from .batches import Augment, BatchIterator, iterate_minibatches, random_crop, random_flip
+from .batches import Augment, AugmentedImages, random_crop, random_flip
 from .cifar import RestrictedUnpickler, load_cifar_binary_batch, load_cifar_python_batch
 from .datasets import Dataset, load_dataset
 from .download import download_file, extract_members, fetch
@@ -43,7 +43,7 @@ __all__ = [
     "DATASETS",
     "NORMALIZE_MODES",
     "Augment",
-    "BatchIterator",
+    "AugmentedImages",
     "ChecksumError",
     "DataError",
     "Dataset",
@@ -66,7 +66,6 @@ __all__ = [
     "fetch",
     "find_all",
     "get_spec",
-    "iterate_minibatches",
     "load_cifar_binary_batch",
     "load_cifar_python_batch",
     "load_dataset",

@@ -1,18 +1,19 @@
-"""Minibatches: shuffled epochs from a seeded Generator, and light per-batch augmentation.
+"""Light per-batch augmentation of training images, and the view that feeds it to the Solver.
 
-Every sample appears exactly once per epoch (sampling *without* replacement; the course's Solver
-samples with replacement, see ``Solver(shuffle=True)``). Augmentation runs on each batch as it is
-drawn, so no augmented copy of the data set is ever stored.
+The Solver draws the minibatches (``Solver(shuffle=True)``: every sample once per epoch);
+:class:`AugmentedImages` augments each one as it is drawn, so no augmented copy of the data set
+is ever stored, and keys the randomness by the step number, so a resumed run augments exactly as
+the uninterrupted one.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
+import numbers
+from collections.abc import Callable
 
 import numpy as np
 
-from .._checks import check_ndim, check_positive_int
+from .._checks import check_ndim
 
 
 def as_generator(seed=None) -> np.random.Generator:
@@ -93,88 +94,62 @@ class Augment:
         return f"Augment(pad={self.pad}, flip={self.flip})"
 
 
-def iterate_minibatches(
-    X,
-    y,
-    batch_size: int,
-    *,
-    shuffle: bool = True,
-    rng=None,
-    drop_last: bool = False,
-    augment: Callable | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """One epoch of minibatches.
+class AugmentedImages:
+    """Training images whose minibatch for each Solver step is augmented.
+
+    Give it to the Solver twice, as ``data["X_train"]`` and as a callback::
+
+        X = AugmentedImages(data["X_train"], Augment(pad=2), seed=0)
+        solver = Solver(model, {**data, "X_train": X}, callbacks=[X], shuffle=True, seed=0)
+
+    Before step ``t`` (0-based) the callback hook notes ``t``; the step's fetch ``X[idx]`` is then
+    ``augment(base[idx], np.random.default_rng([seed, t]))``. Any other fetch (the Solver's
+    training-accuracy sample, a caller's ``X[:10]``) returns clean images. Since the randomness of
+    a step depends on nothing but ``seed`` and ``t``, a run resumed at any step augments exactly
+    as the uninterrupted run would.
 
     Args:
-        X: (N, ...) images: an array or anything indexable by an int array with ``len``
-            (e.g. :class:`~numnet.data.NormalizedImages`).
-        y: (N,) labels.
-        batch_size: samples per batch.
-        shuffle: visit samples in a random order (else in order).
-        rng: seed or Generator for the order and the augmentation.
-        drop_last: drop the final batch if it is smaller than ``batch_size``.
-        augment: optional ``f(X_batch, rng) -> X_batch`` (e.g. :class:`Augment`).
-
-    Yields:
-        (X_batch (B, ...), y_batch (B,)), every sample exactly once per epoch (B <= batch_size).
-    """
-    check_positive_int("batch_size", batch_size)
-    n = len(X)
-    if len(y) != n:
-        raise ValueError(f"y must have {n} labels (one per row of X), got {len(y)}")
-    rng = as_generator(rng)
-    order = rng.permutation(n) if shuffle else np.arange(n)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        if drop_last and len(idx) < batch_size:
-            return
-        xb = X[idx]
-        yield (augment(xb, rng) if augment is not None else xb), y[idx]
-
-
-class BatchIterator:
-    """Reusable epochs: each ``iter()`` is one new shuffled epoch from the same Generator.
-
-    Args:
-        X, y, batch_size, shuffle, drop_last, augment: as :func:`iterate_minibatches`.
-        seed: int or Generator; None draws a seed from NumPy's global state.
+        base: (N, C, H, W) images supporting fancy indexing (an array or ``NormalizedImages``).
+        augment: ``augment(X_batch, rng) -> X_batch`` of the same shape and dtype, e.g.
+            :class:`Augment`.
+        seed: int >= 0.
 
     Attributes:
-        epoch: epochs started so far.
+        shape, dtype, ndim: those of ``base``.
     """
 
-    def __init__(
-        self,
-        X,
-        y,
-        batch_size: int = 100,
-        *,
-        shuffle: bool = True,
-        seed=None,
-        drop_last: bool = False,
-        augment: Callable | None = None,
-    ):
-        check_positive_int("batch_size", batch_size)
-        if len(y) != len(X):
-            raise ValueError(f"y must have {len(X)} labels (one per row of X), got {len(y)}")
-        self.X, self.y, self.batch_size = X, y, batch_size
-        self.shuffle, self.drop_last, self.augment = shuffle, drop_last, augment
-        self.rng = as_generator(seed)
-        self.epoch = 0
+    def __init__(self, base, augment: Callable, seed: int):
+        check_ndim("base", base, 4, "of images (N, C, H, W)")
+        if not callable(augment):
+            raise ValueError(f"augment must be callable as augment(X, rng), got {augment!r}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        self.base, self.augment, self.seed = base, augment, int(seed)
+        self.shape, self.dtype, self.ndim = base.shape, base.dtype, base.ndim
+        self._step = None
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        n = len(self.X)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return self.shape[0]
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        self.epoch += 1
-        return iterate_minibatches(
-            self.X,
-            self.y,
-            self.batch_size,
-            shuffle=self.shuffle,
-            rng=self.rng,
-            drop_last=self.drop_last,
-            augment=self.augment,
-        )
+    def __getitem__(self, key):
+        x = np.asarray(self.base[key])
+        if self._step is None:
+            return x
+        rng = np.random.default_rng([self.seed, self._step])
+        self._step = None
+        return self.augment(x, rng)
+
+    def on_train_begin(self, solver):
+        """Refuse a Solver that trains on other images (the augmentation would never run)."""
+        if solver.X_train is not self:
+            raise ValueError(
+                "AugmentedImages is a callback of a Solver whose data['X_train'] is not this "
+                "object; pass the same object as both"
+            )
+
+    def on_batch_begin(self, solver):
+        """The next fetch is step ``solver.iteration``'s minibatch."""
+        self._step = solver.iteration
+
+    def __repr__(self) -> str:
+        return f"AugmentedImages({self.shape}, {self.augment!r}, seed={self.seed})"
