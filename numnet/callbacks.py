@@ -26,12 +26,10 @@ starts its callbacks afresh.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
 import sys
-from pathlib import Path
+
+from numnet.metrics_log import MetricsWriter
 
 __all__ = [
     "Callback",
@@ -150,11 +148,12 @@ class History(Callback):
 class MetricsLogger(Callback):
     """Writes batch or epoch logs to a JSON Lines (``.jsonl``) or CSV (``.csv``) file.
 
-    Append-and-flush, not atomic rewrite: every record is written as one complete line and flushed
-    at once, so a crash or Ctrl-C loses at most the line being written and the file never has to
-    be rewritten (long runs stay O(lines)). ``append=True`` continues an existing file, as a
-    resumed run wants; a CSV header is written only when the file is empty. CSV columns are the
-    first record's keys.
+    A :class:`numnet.metrics_log.MetricsWriter`: every record is one complete line, appended and
+    flushed at once, so a crash or Ctrl-C loses at most the line being written and the file never
+    has to be rewritten (long runs stay O(lines)). ``append=True`` continues an existing file, as
+    a resumed run wants (cut it back to the checkpoint first with
+    :func:`numnet.metrics_log.truncate_rows`); a CSV header is written only when the file is
+    empty. CSV columns are those of the existing header, else the first record's keys.
 
     Args:
         path: the file; its suffix picks the format.
@@ -163,53 +162,30 @@ class MetricsLogger(Callback):
     """
 
     def __init__(self, path, level: str = "epoch", append: bool = False):
-        self.path = Path(path)
-        if self.path.suffix not in (".jsonl", ".csv"):
-            raise ValueError(f'path must end in ".jsonl" or ".csv", got {str(path)!r}')
         if level not in ("epoch", "batch"):
             raise ValueError(f'level must be "epoch" or "batch", got {level!r}')
+        self.writer = MetricsWriter(path)
+        self.path = self.writer.path
         self.level = level
         self.append = append
-        self._file = None
-        self._writer = None
 
     def on_train_begin(self, solver):
-        self.close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a" if self.append else "w", encoding="utf-8", newline="")
-        self._writer = None
-
-    def _write(self, logs):
-        if self._file is None:
-            return
-        if self.path.suffix == ".jsonl":
-            self._file.write(json.dumps(logs) + "\n")
-        else:
-            if self._writer is None:
-                self._writer = csv.DictWriter(self._file, list(logs), extrasaction="ignore")
-                if self._file.tell() == 0:
-                    self._writer.writeheader()
-            self._writer.writerow(logs)
-        self._file.flush()
+        self.writer.open(append=self.append)
 
     def on_batch_end(self, solver, logs):
         if self.level == "batch":
-            self._write(logs)
+            self.writer.write(logs)
 
     def on_epoch_end(self, solver, logs):
         if self.level == "epoch":
-            self._write(logs)
+            self.writer.write(logs)
 
     def on_train_end(self, solver):
         self.close()
 
     def close(self):
         """Flush to disk and close the file (also done at ``on_train_end``)."""
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        self.writer.close()
 
 
 class EarlyStopping(Callback):

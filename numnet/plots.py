@@ -2,7 +2,8 @@
 
 matplotlib is imported only inside the functions that draw, and only through its object-oriented
 API on the Agg canvas (no pyplot, no global backend switch), so importing this module is cheap and
-drawing never disturbs a notebook's backend. Every PNG is written atomically.
+drawing never disturbs a notebook's backend. Every PNG is written atomically. :func:`redraw` draws
+them all from a run directory's files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from numnet import run_files as rf
 from numnet._atomic import atomic_write_bytes
 from numnet._checks import check_ndim, check_shape
 from numnet.vis_utils import visualize_grid
@@ -260,15 +262,61 @@ def plot_confusion(
 def redraw(run_dir: str | os.PathLike) -> list[Path]:
     """Redraw every plot of a ``numnet train`` run directory from its saved files.
 
-    Reads ``iterations.csv`` and ``epochs.csv`` (loss and accuracy), ``best.npz`` (first-layer
-    filters of conv nets) and ``summary.json`` (confusion matrix), whichever exist.
+    Reads ``iterations.csv`` and ``epochs.csv`` (loss and accuracy), ``best.npz`` or else
+    ``last.npz`` (first-layer filters of conv nets) and ``summary.json`` (confusion matrix),
+    whichever exist; see :mod:`numnet.run_files`.
 
     Args:
         run_dir: the run directory.
 
     Returns:
         the PNG paths written.
-    """
-    from numnet.cli import rundir  # the run directory's file formats live with the CLI
 
-    return rundir.draw_plots(Path(run_dir))
+    Raises:
+        RunFilesError: ``run_dir`` is not a directory, holds none of those files, or one of them
+            cannot be read.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise rf.RunFilesError(f"run directory {run_dir} not found")
+    written: list[Path] = []
+    config = rf.read_json(run_dir / rf.CONFIG) if (run_dir / rf.CONFIG).exists() else {}
+    if (run_dir / rf.ITERATIONS).exists():
+        it, loss = _columns(run_dir / rf.ITERATIONS, "iteration", "loss")
+        ipe = config.get("iterations_per_epoch")
+        ipe = ipe if isinstance(ipe, int) and ipe > 0 else None
+        written.append(plot_loss(run_dir / rf.LOSS_PNG, it, loss, iterations_per_epoch=ipe))
+    if (run_dir / rf.EPOCHS).exists():
+        ep, tr, va = _columns(run_dir / rf.EPOCHS, "epoch", "train_acc", "val_acc")
+        written.append(plot_accuracy(run_dir / rf.ACCURACY_PNG, ep, tr, va))
+    for name in (rf.BEST, rf.LAST):
+        if (run_dir / name).exists():
+            W1 = rf.first_layer_filters(run_dir / name)
+            if W1 is not None:
+                written.append(plot_filters(run_dir / rf.FILTERS_PNG, W1))
+            break
+    if (run_dir / rf.SUMMARY).exists():
+        summary = rf.read_json(run_dir / rf.SUMMARY)
+        if "confusion_matrix" in summary:
+            try:
+                cm = np.asarray(summary["confusion_matrix"], dtype=np.int64)
+                names = [str(n) for n in summary["class_names"]]
+                written.append(plot_confusion(run_dir / rf.CONFUSION_PNG, cm, names))
+            except (KeyError, TypeError, ValueError) as e:
+                raise rf.RunFilesError(
+                    f"{run_dir / rf.SUMMARY}: no confusion matrix to draw ({type(e).__name__}: {e})"
+                ) from None
+    if not written:
+        raise rf.RunFilesError(
+            f"{run_dir} holds none of {rf.ITERATIONS}, {rf.EPOCHS}, {rf.BEST}, {rf.SUMMARY}: "
+            "is it a numnet run directory?"
+        )
+    return written
+
+
+def _columns(path: Path, *names: str) -> list[list[float]]:
+    rows = rf.read_metrics(path)
+    missing = [n for n in names if any(n not in r for r in rows)]
+    if missing:
+        raise rf.RunFilesError(f"{path} lacks the columns {missing}")
+    return [[r[n] for r in rows] for n in names]

@@ -7,7 +7,7 @@ import pytest
 from _cli_testlib import run_cli, train_argv
 
 from numnet.checkpoint import read_checkpoint
-from numnet.cli import rundir
+from numnet.run_files import read_metrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RUN_FILES = {
@@ -64,12 +64,12 @@ def test_metrics_files_columns_and_rows(trained):
     it = (out / "iterations.csv").read_text().splitlines()
     assert it[0] == "iteration,epoch,loss,lr"
     assert len(it) == 1 + 2 * ipe
-    rows = rundir.read_csv(out / "iterations.csv")
+    rows = read_metrics(out / "iterations.csv")
     assert [r["iteration"] for r in rows] == list(range(1, 2 * ipe + 1))
     assert [r["epoch"] for r in rows] == [1] * ipe + [2] * ipe
     ep = (out / "epochs.csv").read_text().splitlines()
     assert ep[0] == "epoch,iteration,loss,train_acc,val_acc,lr,seconds"
-    rows = rundir.read_csv(out / "epochs.csv")
+    rows = read_metrics(out / "epochs.csv")
     assert [r["epoch"] for r in rows] == [0, 1, 2]  # the check after step 1, then each epoch
     assert [r["iteration"] for r in rows] == [1, ipe, 2 * ipe]
     assert all(0 <= r["val_acc"] <= 1 and r["seconds"] >= 0 for r in rows)
@@ -135,8 +135,41 @@ def test_resume_after_ctrl_c_equals_uninterrupted(extra, tiny_data, tmp_path, ca
     assert_same_params(full / "best.npz", part / "best.npz")
     # The metrics read as if the run had never stopped (times aside).
     for name in ("iterations.csv", "epochs.csv"):
-        a, b = rundir.read_csv(full / name), rundir.read_csv(part / name)
+        a, b = read_metrics(full / name), read_metrics(part / name)
         assert [{**r, "seconds": 0} for r in a] == [{**r, "seconds": 0} for r in b]
+
+
+def test_resume_after_a_crash_cuts_the_rows_past_the_checkpoint(
+    tiny_data, tmp_path, capsys, monkeypatch
+):
+    full = tmp_path / "full"
+    assert run_cli(capsys, *train_argv(tiny_data, full, "--epochs", "2"))[0] == 0
+
+    from numnet.cli.record import RunRecorder
+
+    original = RunRecorder.on_batch_end
+
+    def crash_at_step_9(self, solver, logs):
+        original(self, solver, logs)
+        if logs["iteration"] == 9:  # no interrupt checkpoint: last.npz is epoch 1's (step 6)
+            raise RuntimeError("power cut")
+
+    monkeypatch.setattr(RunRecorder, "on_batch_end", crash_at_step_9)
+    part = tmp_path / "part"
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_cli(capsys, *train_argv(tiny_data, part, "--epochs", "2"))
+    monkeypatch.setattr(RunRecorder, "on_batch_end", original)
+    assert read_checkpoint(part / "last.npz").meta["state"]["iteration"] == 6
+    assert len(read_metrics(part / "iterations.csv")) == 9
+    with open(part / "iterations.csv", "a") as f:
+        f.write("10,2,0.4")  # and the kill cut a line short
+
+    code, _, err = run_cli(capsys, "train", "--resume", part, "--data-dir", tiny_data)
+    assert code == 0, err
+    for name in ("iterations.csv", "epochs.csv"):
+        a, b = read_metrics(full / name), read_metrics(part / name)
+        assert [{**r, "seconds": 0} for r in a] == [{**r, "seconds": 0} for r in b]
+    assert_same_params(full / "last.npz", part / "last.npz")
 
 
 def test_resume_with_more_epochs_equals_longer_run(tiny_data, tmp_path, capsys):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from numnet import plots
+from numnet.run_files import RunFilesError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -42,14 +43,35 @@ def test_ema_rejects_bad_beta(beta):
         plots.ema([1.0, 2.0], beta)
 
 
-def test_plot_loss_writes_png_and_skips_nonpositive(tmp_path, rng):
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure plots saves, for a look at what was drawn."""
+    drawn, save = [], plots._save
+
+    def keep(fig, path):
+        drawn.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return drawn
+
+
+def test_plot_loss_leaves_out_nonpositive_and_nonfinite_points(tmp_path, rng, figures):
     it = np.arange(1, 201)
     loss = 2.3 * np.exp(-it / 80) + 0.05 * rng.random(200)
-    loss[5] = np.nan
-    loss[6] = 0.0
+    loss[5], loss[6], loss[7], loss[8] = np.nan, 0.0, -0.5, np.inf
     path = plots.plot_loss(tmp_path / "loss.png", it, loss, iterations_per_epoch=50)
     assert path == tmp_path / "loss.png"
     assert_png(path)
+    ax = figures[0].axes[0]
+    assert ax.get_yscale() == "log"
+    raw, smooth = ax.lines
+    kept = np.delete(np.arange(200), [5, 6, 7, 8])
+    np.testing.assert_array_equal(raw.get_xdata(), it[kept])
+    np.testing.assert_array_equal(raw.get_ydata(), loss[kept])
+    np.testing.assert_array_equal(smooth.get_xdata(), it[kept])
+    # The smoothed line is the EMA of the kept points only: one NaN would poison all after it.
+    np.testing.assert_allclose(smooth.get_ydata(), plots.ema(loss[kept]), rtol=1e-12)
 
 
 def test_plot_loss_with_no_finite_values_still_draws(tmp_path):
@@ -117,6 +139,28 @@ def test_redraw_from_saved_metrics(tmp_path):
     assert sorted(p.name for p in written) == ["accuracy.png", "confusion.png", "loss.png"]
     for p in written:
         assert_png(p)
+
+
+@pytest.mark.parametrize(
+    ("files", "words"),
+    [
+        ({}, "holds none of iterations.csv, epochs.csv, best.npz, summary.json"),
+        ({"epochs.csv": "epoch,iteration\n1,29\n"}, "lacks the columns ['train_acc', 'val_acc']"),
+        ({"iterations.csv": "iteration,loss\n1,x\n"}, "column 'loss' holds 'x', not a number"),
+        ({"summary.json": "[1, 2]"}, "must hold a JSON object, got list"),
+        ({"summary.json": '{"confusion_matrix": [[1, 2], [3, 4]]}'}, "no confusion matrix to draw"),
+        ({"best.npz": "not a zip"}, "best.npz"),
+    ],
+    ids=["empty", "missing-columns", "not-a-number", "json-list", "no-class-names", "bad-npz"],
+)
+def test_redraw_raises_run_files_error_naming_the_problem(tmp_path, files, words):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(RunFilesError) as info:
+        plots.redraw(tmp_path)
+    assert words in str(info.value)
+    with pytest.raises(RunFilesError, match="not found"):
+        plots.redraw(tmp_path / "nope")
 
 
 def test_import_is_light():

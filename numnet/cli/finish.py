@@ -28,7 +28,9 @@ def finish(solver, run_dir: Path, data, ds) -> dict:
     cm = metrics.confusion_matrix(y_test, pred, C)
     per_class = metrics.per_class_accuracy(cm)
     test_acc = float((pred == y_test).mean()) if len(y_test) else float("nan")
-    epochs = rundir.read_csv(run_dir / rundir.EPOCHS) if (run_dir / rundir.EPOCHS).exists() else []
+    epochs = (
+        rundir.read_metrics(run_dir / rundir.EPOCHS) if (run_dir / rundir.EPOCHS).exists() else []
+    )
     best_row = max(epochs, key=lambda r: r["val_acc"], default=None)
     summary = {
         "test_acc": test_acc,

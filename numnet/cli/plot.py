@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace, explicit: dict) -> int:
-    from numnet.plots import redraw
+    from numnet.cli.rundir import draw_plots
 
-    for path in redraw(Path(args.run_dir)):
+    for path in draw_plots(Path(args.run_dir)):
         print(path)
     return 0

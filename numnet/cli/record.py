@@ -1,10 +1,11 @@
 """The Solver callback that keeps a run directory up to date while training.
 
-At every accuracy check (after the first step and at each epoch end) it writes ``last.npz``,
-``best.npz`` when validation accuracy improved, and rewrites ``iterations.csv`` and
-``epochs.csv`` (atomically, so they always parse). On every exit path (``on_train_end``: normal
-end, early stop, error, Ctrl-C) the CSVs are written once more. Columns: see
-:mod:`numnet.cli.rundir`.
+Every step appends its row to ``iterations.csv``; every accuracy check (after the first step and
+at each epoch end) appends its row to ``epochs.csv``, then writes ``last.npz``, then ``best.npz``
+when validation accuracy improved. The CSVs are :class:`numnet.metrics_log.MetricsWriter` files:
+one flushed line per row, never rewritten. Since a check's rows are on disk before its
+``last.npz``, a resumed run finds every row up to its checkpoint, and :meth:`RunRecorder.resume_at`
+cuts off the rows written after it. Columns: see :mod:`numnet.run_files`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 from numnet.cli import rundir
+from numnet.cli.errors import CLIError
+from numnet.metrics_log import MetricsFileError, MetricsWriter, truncate_rows
 
 
 class RunRecorder:
@@ -21,26 +24,51 @@ class RunRecorder:
 
     Args:
         run_dir: the run directory.
-        iteration_rows, epoch_rows: rows already recorded (a resumed run's, cut at the checkpoint).
     """
 
-    def __init__(self, run_dir: Path, iteration_rows=(), epoch_rows=()):
+    def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        self.iteration_rows = list(iteration_rows)
-        self.epoch_rows = list(epoch_rows)
+        self.iterations = MetricsWriter(self.run_dir / rundir.ITERATIONS, rundir.ITERATION_COLUMNS)
+        self.epochs = MetricsWriter(self.run_dir / rundir.EPOCHS, rundir.EPOCH_COLUMNS)
         self.best = -math.inf
+        self.last_row: dict | None = None
+        self._resumed = False
         self._losses: list[float] = []
         self._since = time.perf_counter()
 
+    def resume_at(self, iteration: int) -> None:
+        """Continue the run's CSVs after a checkpoint at ``iteration``: rows past it are cut off.
+
+        The losses of the steps since the last check are kept for that epoch's mean, so a
+        resumed epoch reports the same row as an uninterrupted one.
+
+        Raises:
+            CLIError: a CSV cannot be read, cut or continued.
+        """
+        kept = {}
+        try:
+            for writer in (self.iterations, self.epochs):
+                kept[writer] = truncate_rows(writer.path, iteration) if writer.path.exists() else []
+                writer.open(append=True)
+        except MetricsFileError as e:
+            self.close()
+            raise CLIError(f"cannot continue the run's metrics: {e}") from None
+        epoch_rows = kept[self.epochs]
+        self.last_row = epoch_rows[-1] if epoch_rows else None
+        checked = self.last_row["iteration"] if self.last_row else 0
+        self._losses = [r["loss"] for r in kept[self.iterations] if r["iteration"] > checked]
+        self._resumed = True
+
     def on_train_begin(self, solver):
         self.best = float(solver.best_val_acc) if solver.iteration else -math.inf
-        # A resumed run's epoch mean includes the steps taken before the interruption.
-        checked = self.epoch_rows[-1]["iteration"] if self.epoch_rows else 0
-        self._losses = [r["loss"] for r in self.iteration_rows if r["iteration"] > checked]
+        if not self._resumed:
+            self._losses = []
+            self.iterations.open()
+            self.epochs.open()
         self._since = time.perf_counter()
 
     def on_batch_end(self, solver, logs):
-        self.iteration_rows.append(
+        self.iterations.write(
             {
                 "iteration": logs["iteration"],
                 "epoch": logs["epoch"] + 1,
@@ -53,45 +81,32 @@ class RunRecorder:
     def on_epoch_end(self, solver, logs):
         now = time.perf_counter()
         mean = sum(self._losses) / len(self._losses) if self._losses else math.nan
-        self.epoch_rows.append(
-            {
-                "epoch": logs["epoch"],
-                "iteration": logs["iteration"],
-                "loss": mean,
-                "train_acc": logs["train_acc"],
-                "val_acc": logs["val_acc"],
-                "lr": logs["lr"],
-                "seconds": round(now - self._since, 3),
-            }
-        )
+        self.last_row = {
+            "epoch": logs["epoch"],
+            "iteration": logs["iteration"],
+            "loss": mean,
+            "train_acc": logs["train_acc"],
+            "val_acc": logs["val_acc"],
+            "lr": logs["lr"],
+            "seconds": round(now - self._since, 3),
+        }
         self._losses = []
         self._since = now
+        # The row first: when last.npz at this step exists, so do all rows up to it.
+        self.epochs.write(self.last_row)
         solver.save_checkpoint(self.run_dir / rundir.LAST)
         if logs["val_acc"] > self.best:
             self.best = logs["val_acc"]
             solver.save_checkpoint(self.run_dir / rundir.BEST)
-        self.write()
 
     def on_train_end(self, solver):
-        self.write()
+        self.close()
+
+    def close(self) -> None:
+        """Flush both CSVs to disk and close them."""
+        self.iterations.close()
+        self.epochs.close()
 
     def last_summary(self) -> tuple[float, float]:
         """(mean loss, seconds) of the latest epoch row."""
-        row = self.epoch_rows[-1]
-        return row["loss"], row["seconds"]
-
-    def write(self):
-        """Rewrite both CSVs from the rows held in memory."""
-        rundir.write_csv(
-            self.run_dir / rundir.ITERATIONS, rundir.ITERATION_COLUMNS, self.iteration_rows
-        )
-        rundir.write_csv(self.run_dir / rundir.EPOCHS, rundir.EPOCH_COLUMNS, self.epoch_rows)
-
-
-def rows_until(rows, iteration: int) -> list[dict]:
-    """The CSV rows a checkpoint at ``iteration`` has seen (a resumed run drops the rest)."""
-    out = []
-    for r in rows:
-        if r["iteration"] <= iteration:
-            out.append({**r, "iteration": int(r["iteration"]), "epoch": int(r["epoch"])})
-    return out
+        return self.last_row["loss"], self.last_row["seconds"]

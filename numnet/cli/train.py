@@ -18,7 +18,7 @@ from numnet.cli import config as C
 from numnet.cli import dataload, models, rundir
 from numnet.cli.errors import EXIT_INTERRUPTED, CLIError, UsageError, one_line
 from numnet.cli.progress import make_progress
-from numnet.cli.record import RunRecorder, rows_until
+from numnet.cli.record import RunRecorder
 from numnet.data import AugmentedImages
 
 #: Training-accuracy sample per check (the course's Solver default).
@@ -201,9 +201,7 @@ def _resume(args, explicit) -> int:
         )
     except CheckpointError as e:
         raise CLIError(f"cannot resume {run_dir}: {one_line(e)}") from None
-    for name, attr in ((rundir.ITERATIONS, "iteration_rows"), (rundir.EPOCHS, "epoch_rows")):
-        if (run_dir / name).exists():
-            setattr(recorder, attr, rows_until(rundir.read_csv(run_dir / name), solver.iteration))
+    recorder.resume_at(solver.iteration)
     history = [*saved.get("history", []), _session(_command_line(args))]
     rundir.write_json(run_dir / rundir.CONFIG, _config_json(cfg, model, ds, data, ipe, history))
     if solver.iteration >= solver.num_iterations:
