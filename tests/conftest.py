@@ -1,14 +1,10 @@
 """Shared fixtures: array backends, a seeded Generator, the CLI tests' tiny data set."""
 
-import dataclasses
-
 import numpy as np
 import pytest
-from _cli_testlib import write_tiny_idx
+from _cli_testlib import load_tiny_dataset, write_tiny_idx
 
 from numnet.backend import available_backends, backend_module
-from numnet.data import FileSpec, get_spec
-from numnet.data import load_dataset as real_load_dataset
 
 
 @pytest.fixture(params=["numpy", "cupy"])
@@ -27,20 +23,8 @@ def rng():
 
 @pytest.fixture
 def tiny_data(tmp_path, monkeypatch):
-    """A data dir with the tiny set; the CLI reads it through the real IDX loader.
-
-    The registry pins the real files' checksums and sizes, so the CLI's loader is given the same
-    spec without them (everything else, parsing included, is the real code path).
-    """
+    """A data dir with the tiny set; the CLI reads it through the real IDX loader."""
     folder = tmp_path / "data"
     write_tiny_idx(folder)
-    spec = get_spec("fashion-mnist")
-    spec = dataclasses.replace(
-        spec, files=tuple(FileSpec(f.name) for f in spec.files), num_train=None, num_test=None
-    )
-
-    def load(name, root=None, download=False, **kw):
-        return real_load_dataset(name, root, download, spec=spec, **kw)
-
-    monkeypatch.setattr("numnet.cli.dataload.load_dataset", load)
+    monkeypatch.setattr("numnet.cli.dataload.load_dataset", load_tiny_dataset)
     return folder

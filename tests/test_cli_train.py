@@ -1,6 +1,7 @@
 """``numnet train`` end to end on a tiny generated data set: run directory, output, resume."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -42,22 +43,24 @@ def assert_same_params(a, b):
 
 @pytest.fixture
 def trained(tiny_data, tmp_path, capsys):
-    """A finished 2-epoch convnet run: (run_dir, stdout)."""
+    """A finished 2-epoch convnet run: (run_dir, stdout, wall seconds of the whole command)."""
     out = tmp_path / "run"
+    start = time.perf_counter()
     code, stdout, err = run_cli(capsys, *train_argv(tiny_data, out, "--epochs", "2"))
+    wall = time.perf_counter() - start
     assert code == 0, err
-    return out, stdout
+    return out, stdout, wall
 
 
 def test_run_directory_contents(trained):
-    out, _ = trained
+    out, _, _ = trained
     assert {p.name for p in out.iterdir()} == RUN_FILES
     for name in ("loss.png", "accuracy.png", "filters.png", "confusion.png"):
         assert_png(out / name)
 
 
 def test_metrics_files_columns_and_rows(trained):
-    out, _ = trained
+    out, _, wall = trained
     conf = json.loads((out / "config.json").read_text())
     ipe = conf["iterations_per_epoch"]
     assert ipe == 6  # 300 training images (360 - 60 val) in batches of 50
@@ -72,11 +75,22 @@ def test_metrics_files_columns_and_rows(trained):
     rows = read_metrics(out / "epochs.csv")
     assert [r["epoch"] for r in rows] == [0, 1, 2]  # the check after step 1, then each epoch
     assert [r["iteration"] for r in rows] == [1, ipe, 2 * ipe]
-    assert all(0 <= r["val_acc"] <= 1 and r["seconds"] >= 0 for r in rows)
+    assert all(0 <= r["val_acc"] <= 1 for r in rows)
+    # Each check's loss is the mean over the steps since the previous check.
+    steps = read_metrics(out / "iterations.csv")
+    for prev, row in zip([{"iteration": 0}, *rows], rows):
+        losses = [
+            r["loss"] for r in steps if prev["iteration"] < r["iteration"] <= row["iteration"]
+        ]
+        assert row["loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-12)
+    # Seconds are per check, not cumulative: together they fit inside the command's run time.
+    assert all(r["seconds"] > 0 for r in rows) and sum(r["seconds"] for r in rows) < wall
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_seconds"] == round(sum(r["seconds"] for r in rows), 1)
 
 
 def test_config_and_summary(trained):
-    out, stdout = trained
+    out, stdout, _ = trained
     conf = json.loads((out / "config.json").read_text())
     assert conf["options"]["model"] == "convnet"
     assert conf["options"]["filters"] == [4, 8]  # resolved, including per-model defaults
@@ -92,12 +106,15 @@ def test_config_and_summary(trained):
 
 
 def test_one_plain_line_per_epoch_when_not_a_tty(trained):
-    _, stdout = trained
+    out, stdout, _ = trained
     lines = [ln for ln in stdout.splitlines() if ln.startswith("epoch ")]
-    assert len(lines) == 3
-    for ln in lines:
-        for field in ("loss ", "train ", "val ", "lr ", "s"):
-            assert field in ln
+    rows = read_metrics(out / "epochs.csv")
+    assert len(lines) == len(rows) == 3
+    for ln, r in zip(lines, rows):  # the line shows the CSV's row
+        assert ln == (
+            f"epoch {r['epoch']}/2  loss {r['loss']:.4f}  train {100 * r['train_acc']:.2f}%  "
+            f"val {100 * r['val_acc']:.2f}%  lr {r['lr']:.2e}  {r['seconds']:.1f}s"
+        )
     assert "\r" not in stdout  # no progress bar when stdout is not a terminal
 
 

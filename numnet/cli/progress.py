@@ -109,8 +109,9 @@ class BarProgress(PlainProgress):
             num_epochs = max(1, round(logs["num_iterations"] / self.ipe))
             done = (logs["iteration"] - 1) % self.ipe
             self._open(logs["epoch"] + 1, num_epochs, done)
-        self.bar.update(1)
+        # The postfix first, so the frame that shows step n also shows step n's loss and lr.
         self.bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}", refresh=False)
+        self.bar.update(1)
         if logs["iteration"] % self.ipe == 0:
             self.close()
 
