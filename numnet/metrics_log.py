@@ -54,9 +54,11 @@ def _parse_lines(path: Path, data: bytes):
     suffix = _format_of(path)
     header = None
     offset = 0
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
+    while True:
+        end = data.find(b"\n", offset)
+        if end < 0:
             return
+        line = data[offset : end + 1]
         try:
             text = line.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
@@ -70,17 +72,17 @@ def _parse_lines(path: Path, data: bytes):
                 raise MetricsFileError(f"{path}: line at byte {offset} is not a JSON object")
             yield offset, row
         elif header is None:
-            header = next(csv.reader([text]))
+            header = next(csv.reader([text]), [])
             yield offset, None
         else:
-            values = next(csv.reader([text]))
+            values = next(csv.reader([text]), [])
             if len(values) != len(header):
                 raise MetricsFileError(
                     f"{path}: line at byte {offset} has {len(values)} values for "
                     f"{len(header)} columns"
                 )
             yield offset, {c: _number(v, path, c) for c, v in zip(header, values)}
-        offset += len(line)
+        offset = end + 1
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -103,12 +105,16 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
 
 
 def read_header(path: str | os.PathLike) -> list[str] | None:
-    """A CSV file's columns (None for an empty file)."""
+    """A CSV file's columns (None while the file has no complete first line)."""
     path = Path(path)
-    first = _read_bytes(path).split(b"\n", 1)
-    if len(first) < 2:
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+    except OSError as e:
+        raise MetricsFileError(f"cannot read {path}: {e.strerror or e}") from None
+    if not first.endswith(b"\n"):
         return None
-    return next(csv.reader([first[0].decode("utf-8", "replace").rstrip("\r")]))
+    return next(csv.reader([first.decode("utf-8", "replace").rstrip("\r\n")]), [])
 
 
 def truncate_rows(path: str | os.PathLike, last: int, key: str = "iteration") -> list[dict]:
@@ -128,25 +134,37 @@ def truncate_rows(path: str | os.PathLike, last: int, key: str = "iteration") ->
     """
     path = Path(path)
     data = _read_bytes(path)
-    kept, cut = [], len(data)
-    end = 0
+    kept, cut = [], 0
     for offset, row in _parse_lines(path, data):
         if row is not None:
             if key not in row:
                 raise MetricsFileError(f"{path}: a row has no {key!r} column")
             if row[key] > last:
-                cut = offset
                 break
             kept.append(row)
-        end = data.index(b"\n", offset) + 1
-    else:
-        cut = end  # after the last complete line: drops a torn one
+        cut = data.index(b"\n", offset) + 1  # keep up to the end of this line
     if cut < len(data):
         try:
             os.truncate(path, cut)
         except OSError as e:
             raise MetricsFileError(f"cannot truncate {path}: {e.strerror or e}") from None
     return kept
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Cut a last line that lacks its newline, so an appended row never continues it."""
+    try:
+        with open(path, "rb") as f:
+            if f.seek(0, os.SEEK_END) == 0:
+                return
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
+            f.seek(0)
+            data = f.read()
+        os.truncate(path, data.rfind(b"\n") + 1)
+    except OSError as e:
+        raise MetricsFileError(f"cannot repair {path}: {e.strerror or e}") from None
 
 
 class MetricsWriter:
@@ -169,11 +187,14 @@ class MetricsWriter:
     def open(self, append: bool = False) -> MetricsWriter:
         """Start writing: a new file (``append=False``), or after the rows already there.
 
-        A CSV header is written when the file is empty. Appending to a CSV whose header is not
+        Appending first cuts a torn last line (a write cut short). A CSV header is written when
+        the file is empty. Appending to a CSV whose header is not
         ``columns`` raises :class:`MetricsFileError` (the rows would land in the wrong columns).
         """
         self.close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if append and self.path.is_file():
+            _drop_torn_line(self.path)
         if append and self.format == ".csv" and self.path.is_file():
             header = read_header(self.path)
             if header is not None and self.columns is None:

@@ -99,6 +99,7 @@ def test_append_refuses_a_file_with_other_columns(tmp_path):
     [
         ("iteration,loss\n1,2.0\n2,abc\n3,1.0\n", "column 'loss' holds 'abc', not a number"),
         ("iteration,loss\n1,2.0,7\n", "has 3 values for 2 columns"),
+        ("iteration,loss\n\n1,2.0\n", "has 0 values for 2 columns"),
     ],
 )
 def test_a_corrupt_complete_line_is_an_error_naming_the_file(tmp_path, text, words):
@@ -122,3 +123,17 @@ def test_writer_validates(tmp_path):
     with pytest.raises(ValueError, match=r"lacks the columns \['lr'\]"):
         w.write({"iteration": 1, "epoch": 1, "loss": 1.0})
     w.close()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_append_never_continues_a_torn_line(tmp_path, suffix):
+    path = tmp_path / f"m{suffix}"
+    write(path, rows(2))
+    with open(path, "ab") as f:
+        f.write(b"3,1,0.6" if suffix == ".csv" else b'{"iteration": 3, "ep')
+    write(path, rows(1, start=3), append=True)
+    assert read_rows(path) == rows(3)
+    torn_header = tmp_path / "h.csv"
+    torn_header.write_bytes(b"itera")
+    write(torn_header, rows(1), append=True)
+    assert read_rows(torn_header) == rows(1)

@@ -48,6 +48,11 @@ def split(ds, cfg: Mapping):
 
 
 def augmented(X_train, seed: int):
-    """``X_train`` as :class:`numnet.data.AugmentedImages` with --augment's crop and flip."""
+    """``X_train`` as :class:`numnet.data.AugmentedImages` with --augment's crop and flip.
+
+    Args:
+        X_train: (N, C, H, W) training images.
+        seed: the run's seed (step t's crop and flip come from ``default_rng([seed, t])``).
+    """
     H = X_train.shape[2]
     return AugmentedImages(X_train, Augment(pad=_PAD.get(H, max(1, H // 8)), flip=True), seed)
