@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._names import CONV_NORMALIZATIONS
 from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
 from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
 from numnet.classifiers.cnn import check_images, check_input_dim
@@ -62,7 +63,6 @@ from numnet.layers import (
     spatial_groupnorm_forward,
 )
 
-CONV_NORMALIZATIONS = (None, "batchnorm", "groupnorm", "layernorm")
 #: The norm of the hidden affine blocks for each ``normalization``.
 _AFFINE_NORM = {
     None: None,

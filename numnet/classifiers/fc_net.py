@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._names import FC_NORMALIZATIONS
 from numnet.backend import get_array_module
 from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
 from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
@@ -35,7 +36,7 @@ from numnet.initializers import as_generator, check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
 
-NORMALIZATIONS = (None, "batchnorm", "layernorm")
+NORMALIZATIONS = FC_NORMALIZATIONS
 
 
 def check_X(X, dtype, input_dim) -> np.ndarray:
