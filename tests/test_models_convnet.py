@@ -227,7 +227,15 @@ def test_bad_loss_inputs(X, y, match):
         tiny(rng=0).loss(X, y)
 
 
-@pytest.mark.parametrize(("norm", "fc_norm"), [(None, None), ("batchnorm", "batchnorm"), ("groupnorm", "layernorm"), ("layernorm", "layernorm")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("norm", "fc_norm"),
+    [
+        (None, None),
+        ("batchnorm", "batchnorm"),
+        ("groupnorm", "layernorm"),
+        ("layernorm", "layernorm"),
+    ],
+)
 def test_without_convs_it_is_the_fully_connected_net(norm, fc_norm, rng):
     """Both models end in the same fully connected stack: same params, same loss and grads."""
     from numnet.classifiers import FullyConnectedNet
