@@ -24,7 +24,7 @@ N = 64
 
 
 def _numnet(rng):
-    model = ThreeLayerConvNet(weight_scale=1e-2, dtype=np.float32, seed=0)
+    model = ThreeLayerConvNet(weight_scale=1e-2, dtype=np.float32, rng=0)
     X = rng.standard_normal((N, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, N)
 

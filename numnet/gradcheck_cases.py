@@ -247,7 +247,7 @@ def _model_cases() -> list[Case]:
 
     cases = [
         m("TwoLayerNet", lambda r: TwoLayerNet(8, 6, 4, reg=0.1, dtype=f64, init="kaiming",
-                                               seed=int(r.integers(1 << 30))), vec_data),
+                                               rng=int(r.integers(1 << 30))), vec_data),
     ]  # fmt: skip
     for norm in (None, "batchnorm", "layernorm"):
         for keep in (1.0, 0.7):
@@ -258,7 +258,7 @@ def _model_cases() -> list[Case]:
                 rng=int(r.integers(1 << 30)))), vec_data))  # fmt: skip
     cases.append(m("ThreeLayerConvNet", lambda r: ThreeLayerConvNet(
         (3, 8, 8), num_filters=3, filter_size=3, hidden_dim=7, num_classes=4, reg=0.1,
-        dtype=f64, init="kaiming", seed=int(r.integers(1 << 30))), img_data))  # fmt: skip
+        dtype=f64, init="kaiming", rng=int(r.integers(1 << 30))), img_data))  # fmt: skip
     cases += _convnet_cases(m, img_data)
     return cases
 
@@ -274,7 +274,7 @@ def _convnet_cases(m, img_data) -> list[Case]:
             model = ConvNet(
                 input_dim=(3, 8, 8), conv_channels=(4, 6), hidden_dims=(7,), num_classes=4,
                 normalization=norm, groups=2, dropout_keep_ratio=keep, reg=0.1,
-                dtype=np.float64, seed=int(r.integers(1 << 30)),
+                dtype=np.float64, rng=int(r.integers(1 << 30)),
             )  # fmt: skip
             return _fix_dropout_mask(model)
 

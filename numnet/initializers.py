@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-INIT_SCHEMES = ("gaussian", "xavier", "kaiming", "he")
+from numnet._names import INIT_SCHEMES
 
 
 def fans(shape) -> tuple[int, int]:

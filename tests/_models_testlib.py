@@ -8,6 +8,7 @@ import numpy as np
 
 from numnet.classifiers import build_model
 from numnet.gradient_check import eval_numerical_gradient, rel_error
+from numnet.solver import Solver
 
 
 def model_grad_errors(model, X, y, names=None, h=1e-5, atol=1e-9) -> dict[str, float]:
@@ -75,42 +76,20 @@ def assert_no_mutation_of_input(model, X, y):
     np.testing.assert_array_equal(y, y0)
 
 
-def overfit(model, X, y, epochs, batch_size, lr, rng):
-    """Train with Adam on ``(X, y)`` for ``epochs`` shuffled epochs; return the train accuracy.
-
-    Uses helper "train"'s Solver where it exists, else a few lines of Adam here.
-    """
-    try:
-        from numnet.solver import Solver
-    except ImportError:
-        Solver = None
-    if Solver is not None:
-        data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
-        solver = Solver(
-            model,
-            data,
-            update_rule="adam",
-            optim_config={"learning_rate": lr},
-            batch_size=batch_size,
-            num_epochs=epochs,
-            verbose=False,
-            seed=0,
-            shuffle=True,
-        )
-        solver.train()
-    else:
-        state = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in model.params.items()}
-        t = 0
-        for _ in range(epochs):
-            order = rng.permutation(len(X))
-            for i in range(0, len(X), batch_size):
-                idx = order[i : i + batch_size]
-                _, grads = model.loss(X[idx], y[idx])
-                t += 1
-                for k, g in grads.items():
-                    m, v = state[k]
-                    m[...] = 0.9 * m + 0.1 * g
-                    v[...] = 0.999 * v + 0.001 * g * g
-                    mh, vh = m / (1 - 0.9**t), v / (1 - 0.999**t)
-                    model.params[k] = model.params[k] - lr * mh / (np.sqrt(vh) + 1e-8)
+def overfit(model, X, y, epochs, batch_size, lr):
+    """Train with the Solver (Adam) on ``(X, y)`` for ``epochs`` shuffled epochs; return the
+    train accuracy."""
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    solver = Solver(
+        model,
+        data,
+        update_rule="adam",
+        optim_config={"learning_rate": lr},
+        batch_size=batch_size,
+        num_epochs=epochs,
+        verbose=False,
+        seed=0,
+        shuffle=True,
+    )
+    solver.train()
     return float(np.mean(model.predict(X) == y))

@@ -119,7 +119,7 @@ def test_one_plain_line_per_epoch_when_not_a_tty(trained):
 
 
 @pytest.mark.parametrize(
-    "extra", [["--dropout", "0.5"], ["--augment", "--model", "fc", "--norm", "layernorm"]]
+    "extra", [["--dropout-keep", "0.5"], ["--augment", "--model", "fc", "--norm", "layernorm"]]
 )
 def test_resume_after_ctrl_c_equals_uninterrupted(extra, tiny_data, tmp_path, capsys, monkeypatch):
     full = tmp_path / "full"

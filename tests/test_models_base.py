@@ -1,9 +1,18 @@
 """The shared model contract: build_model, buffers, freeze, load_params, predict."""
 
+import warnings
+
 import numpy as np
 import pytest
 
-from numnet.classifiers import MODEL_REGISTRY, ConvNet, FullyConnectedNet, build_model
+from numnet.classifiers import (
+    MODEL_REGISTRY,
+    ConvNet,
+    FullyConnectedNet,
+    ThreeLayerConvNet,
+    TwoLayerNet,
+    build_model,
+)
 
 
 def bn_net(**kw):
@@ -99,9 +108,9 @@ def test_freeze_and_unfreeze():
 
 
 def test_load_params_transfer_with_names_and_strict():
-    src = ConvNet(input_dim=(1, 8, 8), conv_channels=(4,), hidden_dims=(6,), seed=0)
+    src = ConvNet(input_dim=(1, 8, 8), conv_channels=(4,), hidden_dims=(6,), rng=0)
     # Same trunk, new head with 5 classes: reuse the conv layer only.
-    dst = ConvNet(input_dim=(1, 8, 8), conv_channels=(4,), hidden_dims=(6,), num_classes=5, seed=1)
+    dst = ConvNet(input_dim=(1, 8, 8), conv_channels=(4,), hidden_dims=(6,), num_classes=5, rng=1)
     trunk = ["W1", "b1", "gamma1", "beta1"]
     assert dst.load_params(src, names=trunk) == sorted(trunk)
     for k in trunk:
@@ -137,3 +146,65 @@ def test_predict_is_the_argmax_of_the_scores(batch_size, rng):
 def test_predict_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         bn_net(rng=0).predict(np.zeros((2, 4)), batch_size=0)
+
+
+# ------------------------------------------------------------- seed, the old name of rng
+#: The models whose ``seed`` meant their Generator and is now ``rng`` (FullyConnectedNet keeps the
+#: course's ``seed``, its fixed dropout mask).
+RENAMED_SEED = {
+    "TwoLayerNet": lambda **kw: TwoLayerNet(6, 5, 3, **kw),
+    "ThreeLayerConvNet": lambda **kw: ThreeLayerConvNet((1, 4, 4), 2, 3, 5, 3, **kw),
+    "ConvNet": lambda **kw: ConvNet((1, 4, 4), (2,), hidden_dims=(5,), num_classes=3, **kw),
+}
+
+
+def assert_same_params(a, b):
+    assert sorted(a.params) == sorted(b.params)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=k)
+
+
+@pytest.mark.parametrize("name", sorted(RENAMED_SEED))
+def test_seed_is_a_deprecated_rng(name):
+    build = RENAMED_SEED[name]
+    new = build(rng=4)
+    with pytest.warns(DeprecationWarning, match=rf"{name}\(seed=...\) is deprecated; use rng="):
+        old = build(seed=4)
+    assert_same_params(old, new)
+    assert isinstance(old.rng, np.random.Generator)
+    assert old.get_config() == new.get_config()
+    assert new.get_config()["rng"] == 4 and "seed" not in new.get_config()
+    with pytest.raises(ValueError, match="give rng or its deprecated name seed, not both"):
+        build(rng=1, seed=1)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="seed must be None, a"):
+        build(seed=-1)
+
+
+@pytest.mark.parametrize("name", sorted(RENAMED_SEED))
+def test_build_model_reads_old_seed_configs_quietly(name):
+    new = RENAMED_SEED[name](rng=7)
+    old_config = {k: v for k, v in new.get_config().items() if k != "rng"}
+    old_config["seed"] = 7  # what get_config wrote before the rename
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rebuilt = build_model(old_config)
+    assert_same_params(rebuilt, new)
+    assert rebuilt.get_config() == new.get_config()
+
+
+@pytest.mark.parametrize("name", sorted(RENAMED_SEED))
+def test_rng_takes_a_generator(name):
+    build = RENAMED_SEED[name]
+    a = build(rng=np.random.default_rng(3))
+    assert_same_params(a, build(rng=3))
+    assert a.get_config()["rng"] is None  # a Generator is not JSON
+
+
+def test_fully_connected_net_keeps_the_course_seed():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = FullyConnectedNet([4], input_dim=3, dropout_keep_ratio=0.5, seed=3)
+    assert model.dropout_param["seed"] == 3 and model.rng is None
+    config = model.get_config()
+    assert config["seed"] == 3 and config["rng"] is None
+    assert build_model(config).dropout_param["seed"] == 3

@@ -38,7 +38,7 @@ def small_data(rng, N=3):
 
 
 def test_initial_loss_is_log_c(rng):
-    model = ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=4, hidden_dim=10, seed=0)
+    model = ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=4, hidden_dim=10, rng=0)
     X, y = rng.standard_normal((20, 3, 8, 8)), rng.integers(10, size=20)
     loss, _ = model.loss(X, y)
     assert abs(loss - math.log(10)) < 1e-3
@@ -46,18 +46,18 @@ def test_initial_loss_is_log_c(rng):
 
 @pytest.mark.parametrize("reg", [0.0, 0.5])
 def test_gradients(reg, rng):
-    model = small_cnn(reg, seed=1)
+    model = small_cnn(reg, rng=1)
     X, y = small_data(rng)
     assert_grads_close(model, X, y, tol=1e-6)
 
 
 def test_reg_adds_half_reg_sum_w2(rng):
     X, y = small_data(rng)
-    assert_reg_adds_l2(lambda reg: small_cnn(reg, seed=2), X, y, 0.5, ["W1", "W2", "W3"])
+    assert_reg_adds_l2(lambda reg: small_cnn(reg, rng=2), X, y, 0.5, ["W1", "W2", "W3"])
 
 
 def test_matches_torch(rng):
-    model = small_cnn(seed=3)
+    model = small_cnn(rng=3)
     X, y = small_data(rng, N=4)
     loss, grads = model.loss(X, y)
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.items()}
@@ -87,11 +87,11 @@ def test_course_shapes_and_init_order():
     assert model.rng is None
 
 
-def test_seed_uses_a_generator_and_leaves_global_state(rng):
+def test_rng_uses_a_generator_and_leaves_global_state(rng):
     np.random.seed(1)
     state = np.random.get_state()[1].copy()
-    a = small_cnn(seed=5)
-    b = small_cnn(seed=5)
+    a = small_cnn(rng=5)
+    b = small_cnn(rng=5)
     np.testing.assert_array_equal(np.random.get_state()[1], state)
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], b.params[k])
@@ -99,7 +99,7 @@ def test_seed_uses_a_generator_and_leaves_global_state(rng):
 
 
 def test_float32_and_no_input_mutation(rng):
-    model = ThreeLayerConvNet(input_dim=(2, 6, 6), num_filters=3, hidden_dim=5, seed=0)
+    model = ThreeLayerConvNet(input_dim=(2, 6, 6), num_filters=3, hidden_dim=5, rng=0)
     X, y = rng.standard_normal((3, 2, 6, 6)), rng.integers(10, size=3)
     assert model.loss(X).dtype == np.float32
     _, grads = model.loss(X, y)
@@ -108,7 +108,7 @@ def test_float32_and_no_input_mutation(rng):
 
 
 def test_config_round_trip():
-    assert_config_round_trip(small_cnn(reg=0.1, seed=4, init="xavier"))
+    assert_config_round_trip(small_cnn(reg=0.1, rng=4, init="xavier"))
     assert_config_round_trip(ThreeLayerConvNet(input_dim=(1, 4, 4), num_filters=2, hidden_dim=3))
 
 
@@ -121,7 +121,7 @@ def test_config_round_trip():
         ({"filter_size": 4}, "filter_size must be odd"),
         ({"num_filters": 0}, "num_filters must be a positive integer"),
         ({"init": "uniform"}, "init must be one of"),
-        ({"seed": -3}, "seed must be None, a non-negative int seed"),
+        ({"rng": -3}, "rng must be None, a non-negative int seed"),
     ],
 )
 def test_bad_constructor_args(kwargs, match):
@@ -139,7 +139,7 @@ def test_bad_constructor_args(kwargs, match):
 )
 def test_bad_loss_inputs(X, y, match):
     with pytest.raises(ValueError, match=match):
-        small_cnn(seed=0).loss(X, y)
+        small_cnn(rng=0).loss(X, y)
 
 
 def test_star_import_exposes_layers_and_fast_layers():

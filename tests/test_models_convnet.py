@@ -55,7 +55,7 @@ def test_gradients(norm, keep, rng):
 
 def test_gradients_two_convs_per_stage_no_pool(rng):
     kw = {"input_dim": (1, 3, 3), "conv_channels": (2,), "convs_per_stage": 2, "pool": False}
-    model = tiny("batchnorm", seed=0, **kw)
+    model = tiny("batchnorm", rng=0, **kw)
     assert model.num_conv == 2 and model.params["W3"].shape == (2 * 3 * 3, 5)
     X, y = tiny_data(rng, model)
     assert_grads_close(model, X, y, tol=1e-6)
@@ -88,7 +88,7 @@ def torch_scores(model, X, tp):
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_matches_torch(norm, rng):
-    model = tiny(norm, reg=0.2, input_dim=(3, 8, 8), seed=1)
+    model = tiny(norm, reg=0.2, input_dim=(3, 8, 8), rng=1)
     X, y = tiny_data(rng, model, N=5)
     loss, grads = model.loss(X, y)
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.items()}
@@ -104,7 +104,7 @@ def test_matches_torch(norm, rng):
     ("input_dim", "flat"), [((1, 28, 28), 64 * 7 * 7), ((3, 32, 32), 64 * 8 * 8)]
 )
 def test_default_network_shapes(input_dim, flat, rng):
-    model = ConvNet(input_dim=input_dim, seed=0)
+    model = ConvNet(input_dim=input_dim, rng=0)
     assert model.params["W1"].shape == (32, input_dim[0], 3, 3)
     assert model.params["W2"].shape == (64, 32, 3, 3)
     assert model.params["W3"].shape == (flat, 128)
@@ -122,43 +122,43 @@ def test_default_network_shapes(input_dim, flat, rng):
 def test_default_param_count():
     # conv 1->32 (+BN), conv 32->64 (+BN), fc 3136->128 (+BN), fc 128->10.
     expected = (288 + 32 + 64) + (18432 + 64 + 128) + (401408 + 128 + 256) + (1280 + 10)
-    assert ConvNet(seed=0).num_params() == expected == 422090
+    assert ConvNet(rng=0).num_params() == expected == 422090
 
 
 def test_groupnorm_param_shapes():
-    model = tiny("groupnorm", seed=0)
+    model = tiny("groupnorm", rng=0)
     assert model.params["gamma1"].shape == (1, 4, 1, 1)
     assert model.params["gamma3"].shape == (5,)  # the hidden block's layer norm
     assert model.buffers() == {}
 
 
 def test_initial_loss_is_log_c_with_small_weights(rng):
-    model = tiny(None, init="gaussian", weight_scale=1e-3, seed=0)
+    model = tiny(None, init="gaussian", weight_scale=1e-3, rng=0)
     X, y = tiny_data(rng, model, N=30)
     assert abs(model.loss(X, y)[0] - math.log(3)) < 1e-3
 
 
 def test_reg_adds_half_reg_sum_w2(rng):
-    model = tiny(seed=0)
+    model = tiny(rng=0)
     X, y = tiny_data(rng, model)
     names = [f"W{i}" for i in range(1, model.num_layers + 1)]
-    assert_reg_adds_l2(lambda reg: tiny(reg=reg, seed=0), X, y, 0.3, names)
+    assert_reg_adds_l2(lambda reg: tiny(reg=reg, rng=0), X, y, 0.3, names)
 
 
-def test_seed_gives_fresh_masks_and_leaves_global_state(rng):
+def test_rng_gives_fresh_masks_and_leaves_global_state(rng):
     np.random.seed(0)
     state = np.random.get_state()[1].copy()
-    a = tiny(None, keep=0.5, seed=11)
+    a = tiny(None, keep=0.5, rng=11)
     X, y = tiny_data(rng, a, N=6)
     la = [a.loss(X, y)[0] for _ in range(3)]
-    b = tiny(None, keep=0.5, seed=11)
+    b = tiny(None, keep=0.5, rng=11)
     assert [b.loss(X, y)[0] for _ in range(3)] == la
     assert len(set(la)) == 3
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
 def test_test_mode_uses_running_stats(rng):
-    model = tiny("batchnorm", keep=0.5, seed=0)
+    model = tiny("batchnorm", keep=0.5, rng=0)
     X, y = tiny_data(rng, model, N=8)
     before = model.buffers()
     model.loss(X, y)
@@ -173,7 +173,7 @@ def test_test_mode_uses_running_stats(rng):
 
 
 def test_no_input_mutation(rng):
-    model = tiny("batchnorm", keep=0.5, seed=0)
+    model = tiny("batchnorm", keep=0.5, rng=0)
     X, y = tiny_data(rng, model)
     assert_no_mutation_of_input(model, X, y)
 
@@ -183,7 +183,7 @@ def test_no_input_mutation(rng):
     [
         {},
         {"normalization": "groupnorm", "dropout_keep_ratio": 1.0, "init": "xavier"},
-        {"conv_channels": (), "hidden_dims": (), "normalization": None, "seed": 3},
+        {"conv_channels": (), "hidden_dims": (), "normalization": None, "rng": 3},
     ],
     ids=["default", "groupnorm", "linear"],
 )
@@ -224,4 +224,35 @@ def test_bad_constructor_args(kwargs, match):
 )
 def test_bad_loss_inputs(X, y, match):
     with pytest.raises(ValueError, match=match):
-        tiny(seed=0).loss(X, y)
+        tiny(rng=0).loss(X, y)
+
+
+@pytest.mark.parametrize(
+    ("norm", "fc_norm"),
+    [
+        (None, None),
+        ("batchnorm", "batchnorm"),
+        ("groupnorm", "layernorm"),
+        ("layernorm", "layernorm"),
+    ],
+)
+def test_without_convs_it_is_the_fully_connected_net(norm, fc_norm, rng):
+    """Both models end in the same fully connected stack: same params, same loss and grads."""
+    from numnet.classifiers import FullyConnectedNet
+
+    kw = {"input_dim": (2, 4, 4), "conv_channels": (), "hidden_dims": (7, 5)}
+    conv = tiny(norm, keep=0.6, reg=0.1, rng=0, **kw)
+    fc = FullyConnectedNet(
+        [7, 5], 32, 3, 0.6, fc_norm, reg=0.1, dtype=np.float64, seed=4, init="kaiming"
+    )
+    conv.load_params(fc)
+    conv.dropout_param["seed"] = 4  # the course's fixed mask, on both
+    del conv.dropout_param["rng"]
+    X, y = tiny_data(rng, conv)
+    loss, grads = conv.loss(X, y)
+    fc_loss, fc_grads = fc.loss(X, y)
+    assert loss == fc_loss
+    assert sorted(grads) == sorted(fc_grads)
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], fc_grads[k], err_msg=k)
+    np.testing.assert_array_equal(conv.loss(X), fc.loss(X))

@@ -69,7 +69,7 @@ def test_two_layer_net_course_init():
 
 @pytest.mark.parametrize("reg", [0.0, 0.7])
 def test_two_layer_net_gradients(reg, rng):
-    model = TwoLayerNet(input_dim=5, hidden_dim=8, num_classes=4, weight_scale=0.5, reg=reg, seed=1)
+    model = TwoLayerNet(input_dim=5, hidden_dim=8, num_classes=4, weight_scale=0.5, reg=reg, rng=1)
     off_kinks(model, rng)
     X, y = rng.standard_normal((3, 5)), rng.integers(4, size=3)
     assert_grads_close(model, X, y, tol=1e-6)
@@ -260,14 +260,14 @@ def test_fc_overfits_50_examples(num_hidden):
     X = rng.standard_normal((50, 3, 32, 32)).astype(np.float32)
     y = rng.integers(10, size=50)
     model = FullyConnectedNet([100] * num_hidden, init="kaiming", rng=1)
-    acc = overfit(model, X, y, epochs=20, batch_size=25, lr=1e-3, rng=rng)
+    acc = overfit(model, X, y, epochs=20, batch_size=25, lr=1e-3)
     assert acc == 1.0
 
 
 @pytest.mark.parametrize(
     "model",
     [
-        TwoLayerNet(input_dim=6, hidden_dim=4, num_classes=3, seed=2),
+        TwoLayerNet(input_dim=6, hidden_dim=4, num_classes=3, rng=2),
         FullyConnectedNet([4, 3], input_dim=6, normalization="layernorm", dropout_keep_ratio=0.5),
         FullyConnectedNet([4], input_dim=6, rng=3, init="kaiming", dtype=np.float64, reg=0.1),
         FullyConnectedNet([4], input_dim=6, seed=3, dropout=0.9),

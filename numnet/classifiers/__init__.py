@@ -2,7 +2,8 @@
 configurable ``ConvNet``.
 
 ``build_model(model.get_config())`` rebuilds a model of the same architecture and hyper-parameters
-(its weights come from a checkpoint, not from the config). The course's import paths
+(its weights come from a checkpoint, not from the config); configs written before an argument was
+renamed (``seed`` -> ``rng``) still build. The course's import paths
 (``numnet.classifiers.fc_net``, ``numnet.classifiers.cnn``) work as they are.
 """
 
@@ -37,6 +38,9 @@ def build_model(config: Mapping) -> Model:
         allowed = ", ".join(repr(n) for n in MODEL_REGISTRY)
         raise ValueError(f"config name must be one of {allowed}; got {name!r}")
     cls = MODEL_REGISTRY[name]
+    for old, new in cls.renamed_config_keys:
+        if old in kwargs and new not in kwargs:
+            kwargs[new] = kwargs.pop(old)
     try:
         return cls(**kwargs)
     except TypeError as err:  # an unknown or missing keyword: say which model and why

@@ -9,12 +9,14 @@ carry the non-parameter state (batchnorm running statistics) that a checkpoint m
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
 from numnet._checks import check_positive_int
 from numnet.backend import to_numpy
+from numnet.initializers import as_generator
 
 
 class Model:
@@ -32,6 +34,10 @@ class Model:
     #: The norm layers' numbers, parallel to ``bn_params``: ``bn_params[i]`` belongs to layer
     #: ``_bn_layers[i]`` (its ``gamma{n}``), so buffers are keyed ``"bn{n}.running_mean"``.
     _bn_layers: tuple[int, ...] = ()
+
+    #: ``(old, new)`` renamed constructor arguments: ``build_model`` passes an old config key (a
+    #: checkpoint written before the rename) under its new name, without a deprecation warning.
+    renamed_config_keys: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, reg: float, dtype, rng: np.random.Generator | None):
         reg = float(reg)
@@ -215,11 +221,33 @@ def dtype_name(dtype) -> str:
     return np.dtype(dtype).name
 
 
-def affine_param_grads(dout, cache):
-    """``(dw, db)`` of ``affine_backward`` without ``dx``.
+def rng_arg(rng, seed, model: str) -> tuple[np.random.Generator | None, int | None]:
+    """A model's ``rng`` argument, also taken under its deprecated name ``seed``.
 
-    The first layer's ``dx`` (gradient w.r.t. the data, ``(N, D)``) is never used, and its matmul
-    is a third of that layer's backward cost. ``cache`` is the course's ``(x, w, b)``.
+    Args:
+        rng: None (NumPy's global state, as the course), an int seed or a ``np.random.Generator``.
+        seed: the old name of ``rng``; giving it warns (``DeprecationWarning``).
+        model: the class name, for the messages.
+
+    Returns:
+        ``(generator, config_value)``: the Generator (or None) and what ``get_config`` stores
+        under ``"rng"`` (the int seed; None for None or a Generator, which JSON cannot hold).
+
+    Raises:
+        ValueError: both names given, or a value that is not None, a non-negative int or a
+            Generator.
     """
-    x = cache[0]
-    return x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+    name = "rng"
+    if seed is not None:
+        if rng is not None:
+            raise ValueError(
+                f"give rng or its deprecated name seed, not both (got rng={rng!r}, seed={seed!r})"
+            )
+        warnings.warn(
+            f"{model}(seed=...) is deprecated; use rng=... (the same int seed or a Generator)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        rng, name = seed, "seed"
+    gen = as_generator(rng, name)
+    return gen, (int(rng) if isinstance(rng, (int, np.integer)) else None)

@@ -14,9 +14,9 @@ import numpy as np
 
 from numnet._checks import check_labels, check_positive_int
 from numnet.backend import get_array_module
-from numnet.classifiers.base import Model, dtype_name
+from numnet.classifiers.base import Model, dtype_name, rng_arg
 from numnet.fast_layers import *
-from numnet.initializers import as_generator, check_scheme, init_weight
+from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
 
@@ -57,9 +57,12 @@ class ThreeLayerConvNet(Model):
         weight_scale: std of the ``"gaussian"`` init. reg: L2 strength.
         dtype: params and computation dtype.
         init: numnet extra, a scheme of ``numnet.initializers``.
-        seed: numnet extra: None for the course's global NumPy draws, else an int seeding the
-            model's Generator (``model.rng``) for the init.
+        rng: numnet extra: None for the course's global NumPy draws, else an int seed or a
+            Generator: the model's ``model.rng``, which draws the init.
+        seed: deprecated name of ``rng`` (DeprecationWarning).
     """
+
+    renamed_config_keys = (("seed", "rng"),)
 
     def __init__(
         self,
@@ -73,6 +76,7 @@ class ThreeLayerConvNet(Model):
         dtype=np.float32,
         *,
         init="gaussian",
+        rng=None,
         seed=None,
     ):
         c, h, w = check_input_dim(input_dim)
@@ -85,7 +89,7 @@ class ThreeLayerConvNet(Model):
         if h % 2 or w % 2:
             raise ValueError(f"input_dim H and W must be even for the 2x2 pool, got {(h, w)}")
         check_scheme(init)
-        gen = as_generator(seed, "seed")
+        gen, rng_config = rng_arg(rng, seed, "ThreeLayerConvNet")
         super().__init__(reg, dtype, gen)
         self._config = dict(
             input_dim=[c, h, w],
@@ -97,7 +101,7 @@ class ThreeLayerConvNet(Model):
             reg=self.reg,
             dtype=dtype_name(dtype),
             init=init,
-            seed=None if seed is None else int(seed),
+            rng=rng_config,
         )
         self.input_dim, self.num_classes = (c, h, w), int(num_classes)
         self.filter_size = int(filter_size)

@@ -10,10 +10,10 @@ The default is the Fashion-MNIST recipe's network, about 422k params::
 
     conv3x3(32)-BN-relu-pool - conv3x3(64)-BN-relu-pool - fc(128)-BN-relu - fc(10)
 
-Dropout is off by default: the recipe trains for 3-4 epochs (minutes on two cores), and over so
-short a schedule dropout only slows convergence. In torch with this exact net, Adam and a cosine
-schedule, 3 epochs without dropout reached 92.7% Fashion-MNIST test accuracy and 4 epochs with
-``dropout_keep_ratio=0.5`` 92.6%. Turn it on (0.5) for longer runs.
+Dropout is off by default: the default recipe (``configs/default.toml``) trains for 5 epochs, and
+over so short a schedule dropout only slows convergence. In torch with this exact net, Adam and a
+cosine schedule, 3 epochs without dropout reached 92.7% Fashion-MNIST test accuracy and 4 epochs
+with ``dropout_keep_ratio=0.5`` 92.6%. Turn it on (0.5) for longer runs (``configs/long.toml``).
 
 Layers are numbered 1..L in that order: ``W{i}``, ``b{i}`` for every layer and, with
 normalisation, ``gamma{i}``/``beta{i}`` for every layer but the last; batchnorm's running
@@ -27,9 +27,14 @@ Normalisation (``normalization``):
 * ``"layernorm"``: the same with one group everywhere.
 * ``None``: no normalisation.
 
-Randomness: ``seed=None`` draws weights and dropout masks from NumPy's global state (the course's
-convention); an int seeds the model's Generator ``model.rng``, which draws the weights and a fresh
-dropout mask every call, and the global state is never touched.
+The hidden affine blocks and the output layer are the fully connected stack of
+``numnet.classifiers._affine_stack`` (as in ``FullyConnectedNet``); with ``"groupnorm"`` or
+``"layernorm"`` its blocks use layer norm.
+
+Randomness: ``rng=None`` draws weights and dropout masks from NumPy's global state (the course's
+convention); an int seed or a Generator becomes ``model.rng``, which draws the weights and a fresh
+dropout mask every call, and the global state is never touched. ``seed`` is the deprecated name
+of ``rng``.
 """
 
 from __future__ import annotations
@@ -37,13 +42,9 @@ from __future__ import annotations
 import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
-from numnet.classifiers.base import (
-    Model,
-    affine_param_grads,
-    check_keep_ratio,
-    dtype_name,
-    int_list,
-)
+from numnet._names import CONV_NORMALIZATIONS
+from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
+from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
 from numnet.classifiers.cnn import check_images, check_input_dim
 from numnet.fast_layers import (
     conv_backward_fast,
@@ -51,16 +52,8 @@ from numnet.fast_layers import (
     max_pool_backward_fast,
     max_pool_forward_fast,
 )
-from numnet.initializers import as_generator, check_scheme, init_weight
+from numnet.initializers import check_scheme, init_weight
 from numnet.layers import (
-    affine_backward,
-    affine_forward,
-    batchnorm_backward_alt,
-    batchnorm_forward,
-    dropout_backward,
-    dropout_forward,
-    layernorm_backward,
-    layernorm_forward,
     relu_backward,
     relu_forward,
     softmax_loss,
@@ -70,7 +63,13 @@ from numnet.layers import (
     spatial_groupnorm_forward,
 )
 
-CONV_NORMALIZATIONS = (None, "batchnorm", "groupnorm", "layernorm")
+#: The norm of the hidden affine blocks for each ``normalization``.
+_AFFINE_NORM = {
+    None: None,
+    "batchnorm": "batchnorm",
+    "groupnorm": "layernorm",
+    "layernorm": "layernorm",
+}
 _POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 
@@ -94,8 +93,12 @@ class ConvNet(Model):
         init: ``"kaiming"`` (default), ``"xavier"``, ``"gaussian"`` (needs ``weight_scale``), ...
         weight_scale: std of the ``"gaussian"`` init; unused by the other schemes.
         dtype: params and computation dtype (float32 to train, float64 to check gradients).
-        seed: None (global NumPy) or an int seeding ``model.rng`` (init and dropout masks).
+        rng: None (global NumPy), an int seed or a Generator: ``model.rng`` (init and dropout
+            masks).
+        seed: deprecated name of ``rng`` (DeprecationWarning).
     """
+
+    renamed_config_keys = (("seed", "rng"),)
 
     def __init__(
         self,
@@ -113,6 +116,8 @@ class ConvNet(Model):
         init="kaiming",
         weight_scale=None,
         dtype=np.float32,
+        rng=None,
+        *,
         seed=None,
     ):
         c, h, w = check_input_dim(input_dim)
@@ -142,7 +147,7 @@ class ConvNet(Model):
                         f"stage {stage + 1} sees H, W = {size}, which a 2x2 pool does not tile"
                     )
                 size = (size[0] // 2, size[1] // 2)
-        gen = as_generator(seed, "seed")
+        gen, rng_config = rng_arg(rng, seed, "ConvNet")
         super().__init__(reg, dtype, gen)
         self._config = dict(
             input_dim=[c, h, w],
@@ -159,7 +164,7 @@ class ConvNet(Model):
             init=init,
             weight_scale=None if weight_scale is None else float(weight_scale),
             dtype=dtype_name(dtype),
-            seed=None if seed is None else int(seed),
+            rng=rng_config,
         )
         self.input_dim, self.num_classes = (c, h, w), int(num_classes)
         self.normalization = normalization
@@ -209,21 +214,17 @@ class ConvNet(Model):
             if gen is not None:
                 self.dropout_param["rng"] = gen
 
-    def _norm_forward(self, x, i, conv):
+    def _conv_norm_forward(self, x, i):
         p, bp = self.params, self.bn_params[i - 1]
         g, b = p[f"gamma{i}"], p[f"beta{i}"]
         if self.normalization == "batchnorm":
-            return (spatial_batchnorm_forward if conv else batchnorm_forward)(x, g, b, bp)
-        if not conv:
-            return layernorm_forward(x, g, b, bp)
+            return spatial_batchnorm_forward(x, g, b, bp)
         groups = self.groups if self.normalization == "groupnorm" else 1
         return spatial_groupnorm_forward(x, g, b, groups, bp)
 
-    def _norm_backward(self, dout, cache, conv):
+    def _conv_norm_backward(self, dout, cache):
         if self.normalization == "batchnorm":
-            return (spatial_batchnorm_backward if conv else batchnorm_backward_alt)(dout, cache)
-        if not conv:
-            return layernorm_backward(dout, cache)
+            return spatial_batchnorm_backward(dout, cache)
         return spatial_groupnorm_backward(dout, cache)
 
     def loss(self, X, y=None):
@@ -248,46 +249,38 @@ class ConvNet(Model):
 
         p, L, norm = self.params, self.num_layers, self.normalization is not None
         h, caches = X, []
-        for i in range(1, L):
-            conv = i <= self.num_conv
-            if conv:
-                h, c_lin = conv_forward_fast(h, p[f"W{i}"], p[f"b{i}"], self.conv_param)
-            else:
-                h, c_lin = affine_forward(h, p[f"W{i}"], p[f"b{i}"])
-            c_norm = c_pool = c_drop = None
+        for i in range(1, self.num_conv + 1):
+            h, c_conv = conv_forward_fast(h, p[f"W{i}"], p[f"b{i}"], self.conv_param)
+            c_norm = c_pool = None
             if norm:
-                h, c_norm = self._norm_forward(h, i, conv)
+                h, c_norm = self._conv_norm_forward(h, i)
             # relu is monotonic, so max pool and relu commute exactly (values and gradients);
             # pooling first lets relu touch 4x fewer values.
-            if conv and self._conv_pool[i - 1]:
+            if self._conv_pool[i - 1]:
                 h, c_pool = max_pool_forward_fast(h, _POOL)
             h, c_relu = relu_forward(h)
-            if not conv and self.use_dropout:
-                h, c_drop = dropout_forward(h, self.dropout_param)
-            caches.append((c_lin, c_norm, c_relu, c_pool, c_drop))
-        scores, c_last = affine_forward(h, p[f"W{L}"], p[f"b{L}"])
+            caches.append((c_conv, c_norm, c_pool, c_relu))
+        scores, c_fc = affine_stack_forward(
+            h,
+            p,
+            range(self.num_conv + 1, L + 1),
+            _AFFINE_NORM[self.normalization],
+            self.bn_params,
+            self.dropout_param if self.use_dropout else None,
+        )
         if y is None:
             return scores
 
-        loss, dh = softmax_loss(scores, y)
-        grads = {}
-        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dh, c_last)
-        for i in range(L - 1, 0, -1):
-            conv = i <= self.num_conv
-            c_lin, c_norm, c_relu, c_pool, c_drop = caches[i - 1]
-            if c_drop is not None:
-                dh = dropout_backward(dh, c_drop)
+        loss, dscores = softmax_loss(scores, y)
+        dh, grads = affine_stack_backward(dscores, c_fc, need_dx=self.num_conv > 0)
+        for i in range(self.num_conv, 0, -1):
+            c_conv, c_norm, c_pool, c_relu = caches[i - 1]
             dh = relu_backward(dh, c_relu)
             if c_pool is not None:
                 dh = max_pool_backward_fast(dh, c_pool)
             if norm:
-                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = self._norm_backward(dh, c_norm, conv)
-            if conv:
-                # The images need no gradient: skip the first conv's col2im entirely.
-                dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_lin, need_dx=i > 1)
-            elif i > 1:
-                dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, c_lin)
-            else:
-                grads[f"W{i}"], grads[f"b{i}"] = affine_param_grads(dh, c_lin)
+                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = self._conv_norm_backward(dh, c_norm)
+            # The images need no gradient: skip the first conv's col2im entirely.
+            dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_conv, need_dx=i > 1)
         loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads

@@ -9,15 +9,18 @@ Randomness (course first, numnet beside it):
 
 * No ``seed``/``rng``: weights are ``weight_scale * np.random.randn(...)`` on NumPy's global state
   in layer order (W1, W2, ...), dropout masks come from the global state: the course exactly.
-* ``TwoLayerNet(seed=<int>)``: the course has no seed there, so it seeds the model's Generator
-  (``model.rng``), which draws the weights; the global state is never touched.
+* ``rng=<int or np.random.Generator>`` (both models): numnet's own randomness. The Generator
+  (kept as ``model.rng``) draws the weights and, in ``FullyConnectedNet``, through
+  ``dropout_param['rng']`` a fresh dropout mask on every call; the global state is never touched.
 * ``FullyConnectedNet(seed=<int>)``: the course's meaning, kept for its notebooks.
   Weights still come from the global state, and ``dropout_param['seed'] = seed`` makes every
   dropout call re-seed the global state, i.e. the *same* mask on every call. That is what the
-  notebooks' gradient checks need; it is not what training wants.
-* ``FullyConnectedNet(rng=<int or np.random.Generator>)``: numnet's own randomness. The Generator
-  (kept as ``model.rng``) draws the weights and, through ``dropout_param['rng']``, a fresh dropout
-  mask on every call; the global state is never touched. ``seed`` and ``rng`` cannot be combined.
+  notebooks' gradient checks need; it is not what training wants. ``seed`` and ``rng`` cannot be
+  combined.
+* ``TwoLayerNet(seed=<int>)`` is the deprecated name of ``TwoLayerNet(rng=<int>)`` (the course's
+  ``TwoLayerNet`` has no seed).
+
+Both models are the shared fully connected stack of ``numnet.classifiers._affine_stack``.
 """
 
 from __future__ import annotations
@@ -25,19 +28,15 @@ from __future__ import annotations
 import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._names import FC_NORMALIZATIONS
 from numnet.backend import get_array_module
-from numnet.classifiers.base import (
-    Model,
-    affine_param_grads,
-    check_keep_ratio,
-    dtype_name,
-    int_list,
-)
+from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
+from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
 from numnet.initializers import as_generator, check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
 
-NORMALIZATIONS = (None, "batchnorm", "layernorm")
+NORMALIZATIONS = FC_NORMALIZATIONS
 
 
 def check_X(X, dtype, input_dim) -> np.ndarray:
@@ -62,9 +61,12 @@ class TwoLayerNet(Model):
         reg: L2 strength.
         dtype: numnet extra; the course's float64 by default.
         init: numnet extra, a scheme of ``numnet.initializers``.
-        seed: numnet extra (the course has none here): None draws from NumPy's global state as the
-            course does; an int seeds the model's Generator (``model.rng``) for the init.
+        rng: numnet extra: None draws from NumPy's global state as the course does; an int seed
+            or a Generator becomes ``model.rng``, which draws the init.
+        seed: deprecated name of ``rng`` (DeprecationWarning).
     """
+
+    renamed_config_keys = (("seed", "rng"),)
 
     def __init__(
         self,
@@ -76,13 +78,14 @@ class TwoLayerNet(Model):
         *,
         dtype=np.float64,
         init="gaussian",
+        rng=None,
         seed=None,
     ):
         for name, v in (("input_dim", input_dim), ("hidden_dim", hidden_dim)):
             check_positive_int(name, v)
         check_positive_int("num_classes", num_classes)
         check_scheme(init)
-        gen = as_generator(seed, "seed")
+        gen, rng_config = rng_arg(rng, seed, "TwoLayerNet")
         super().__init__(reg, dtype, gen)
         self._config = dict(
             input_dim=int(input_dim),
@@ -92,7 +95,7 @@ class TwoLayerNet(Model):
             reg=self.reg,
             dtype=dtype_name(dtype),
             init=init,
-            seed=None if seed is None else int(seed),
+            rng=rng_config,
         )
         self.input_dim, self.num_classes = int(input_dim), int(num_classes)
         dims = [self.input_dim, int(hidden_dim), self.num_classes]
@@ -113,17 +116,12 @@ class TwoLayerNet(Model):
             ``0.5*reg*(sum(W1**2) + sum(W2**2))``) and a dict of gradients shaped like ``params``.
         """
         X = check_X(X, self.dtype, self.input_dim)
-        p = self.params
-        h, cache1 = affine_relu_forward(X, p["W1"], p["b1"])
-        scores, cache2 = affine_forward(h, p["W2"], p["b2"])
+        scores, cache = affine_stack_forward(X, self.params, (1, 2), None, [], None)
         if y is None:
             return scores
         check_labels("y", y, X.shape[0], self.num_classes)
         loss, dscores = softmax_loss(scores, y)
-        grads = {}
-        dh, grads["W2"], grads["b2"] = affine_backward(dscores, cache2)
-        fc_cache, relu_cache = cache1
-        grads["W1"], grads["b1"] = affine_param_grads(relu_backward(dh, relu_cache), fc_cache)
+        _, grads = affine_stack_backward(dscores, cache, need_dx=False)
         loss = float(loss) + self._l2(grads, ("W1", "W2"))
         return loss, grads
 
@@ -256,43 +254,18 @@ class FullyConnectedNet(Model):
             for bp in self.bn_params:
                 bp["mode"] = mode
 
-        p, L = self.params, self.num_layers
-        h = X.reshape(X.shape[0], -1)
-        caches = []
-        for i in range(1, L):
-            h, c_aff = affine_forward(h, p[f"W{i}"], p[f"b{i}"])
-            c_norm = c_drop = None
-            if self.normalization == "batchnorm":
-                h, c_norm = batchnorm_forward(
-                    h, p[f"gamma{i}"], p[f"beta{i}"], self.bn_params[i - 1]
-                )
-            elif self.normalization == "layernorm":
-                h, c_norm = layernorm_forward(
-                    h, p[f"gamma{i}"], p[f"beta{i}"], self.bn_params[i - 1]
-                )
-            h, c_relu = relu_forward(h)
-            if self.use_dropout:
-                h, c_drop = dropout_forward(h, self.dropout_param)
-            caches.append((c_aff, c_norm, c_relu, c_drop))
-        scores, c_last = affine_forward(h, p[f"W{L}"], p[f"b{L}"])
+        L = self.num_layers
+        scores, cache = affine_stack_forward(
+            X.reshape(X.shape[0], -1),
+            self.params,
+            range(1, L + 1),
+            self.normalization,
+            self.bn_params,
+            self.dropout_param if self.use_dropout else None,
+        )
         if y is None:
             return scores
-
-        loss, dh = softmax_loss(scores, y)
-        grads = {}
-        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dh, c_last)
-        for i in range(L - 1, 0, -1):
-            c_aff, c_norm, c_relu, c_drop = caches[i - 1]
-            if self.use_dropout:
-                dh = dropout_backward(dh, c_drop)
-            dh = relu_backward(dh, c_relu)
-            if self.normalization == "batchnorm":
-                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = batchnorm_backward_alt(dh, c_norm)
-            elif self.normalization == "layernorm":
-                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layernorm_backward(dh, c_norm)
-            if i > 1:
-                dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, c_aff)
-            else:
-                grads["W1"], grads["b1"] = affine_param_grads(dh, c_aff)
+        loss, dscores = softmax_loss(scores, y)
+        _, grads = affine_stack_backward(dscores, cache, need_dx=False)
         loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads

@@ -3,25 +3,41 @@
 Precedence: built-in defaults < ``--config FILE`` (TOML) < flags given on the command line. A
 config file uses the option names with ``_`` or ``-`` (``lr_schedule = "cosine"``,
 ``hidden-dims = [512, 256]``), flat or grouped in tables (``[optim] lr = 1e-3``: the table name is
-ignored). Unknown keys and ill-typed values are errors naming the file and key.
+ignored). Unknown keys and ill-typed values are errors naming the file and key. A renamed option
+(``RENAMED``) is still accepted under its old name, flag or key, with a warning on stderr.
+
+The choice lists come from the library (``numnet._names`` holds the names of the modules that load
+NumPy, which must not load before ``--threads`` is applied).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from numnet import _names
+from numnet import schedules as _schedules
 from numnet.cli.errors import UsageError
 
-MODELS = ("convnet", "fc", "threelayer")
+#: ``--model`` value -> the ``numnet.classifiers`` model it builds (TwoLayerNet is ``fc`` with
+#: one hidden layer).
+MODEL_NAMES = {"convnet": "ConvNet", "fc": "FullyConnectedNet", "threelayer": "ThreeLayerConvNet"}
+MODELS = tuple(MODEL_NAMES)
 DATASETS = ("fashion-mnist", "mnist", "cifar10")
-OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("none", "lr_decay", "step", "cosine")
-NORMS = ("none", "batchnorm", "layernorm", "groupnorm")
-INITS = ("kaiming", "xavier", "gaussian")
+OPTIMIZERS = _names.UPDATE_RULES
+#: The command's names for two ``numnet.schedules`` schedules: the course's ``lr_decay`` and
+#: ``none``. Warm-up is not a choice of its own; ``--warmup-epochs`` wraps the chosen schedule.
+_SCHEDULE_ALIASES = {"constant": "none", "exponential": "lr_decay"}
+SCHEDULES = tuple(_SCHEDULE_ALIASES.get(s, s) for s in _schedules.SCHEDULES if s != "warmup")
+NORMS = tuple("none" if n is None else n for n in _names.CONV_NORMALIZATIONS)
+INITS = _names.INIT_SCHEMES
+
+#: Old option name -> (its new name, why it changed); the old flag and config key still work.
+RENAMED = {"dropout": ("dropout_keep", "it is a keep probability")}
 
 #: Architecture defaults per model, used where --hidden-dims / --filters are not given.
 MODEL_DEFAULTS = {
@@ -159,8 +175,8 @@ OPTIONS: tuple[Option, ...] = (
        "max pool)", "model", metavar="N"),
     _O("norm", "batchnorm", _str, "normalisation after each conv/affine layer (threelayer "
        "ignores it)", "model", choices=NORMS),
-    _O("dropout", 1.0, _keep_ratio, "dropout KEEP probability after hidden affine layers; 1 = "
-       "off (threelayer has no dropout)", "model", metavar="P"),
+    _O("dropout_keep", 1.0, _keep_ratio, "dropout keep probability after hidden affine layers; "
+       "1 = off (threelayer has no dropout; formerly --dropout)", "model", metavar="P"),
     _O("init", "kaiming", _str, "weight initialisation", "model", choices=INITS),
     _O("weight_scale", 1e-3, _pos_float, "std of the 'gaussian' init", "model", metavar="S"),
     _O("data", "fashion-mnist", _str, "data set", "data", choices=DATASETS),
@@ -226,13 +242,14 @@ def convert(opt: Option, value: Any, where: str) -> Any:
     return v
 
 
-def _flatten(table: Mapping, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _flatten(table: Mapping, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """``(key, value, dotted name)`` of every value in ``table`` and its sub-tables."""
+    out = []
     for k, v in table.items():
         if isinstance(v, Mapping):
-            out.update(_flatten(v, prefix=f"{prefix}{k}."))
+            out += _flatten(v, prefix=f"{prefix}{k}.")
         else:
-            out[k] = (v, f"{prefix}{k}")
+            out.append((k, v, f"{prefix}{k}"))
     return out
 
 
@@ -258,14 +275,53 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config file {path} is not valid TOML: {e}") from None
     out: dict[str, Any] = {}
-    for name, (value, shown) in _flatten(raw).items():
+    for name, value, shown in _flatten(raw):
         key = name.replace("-", "_")
+        if key in RENAMED:
+            new, why = RENAMED[key]
+            warn(f"{path}: key {shown!r} is deprecated ({why}); use {new}")
+            key = new
+        if key in out:
+            raise UsageError(f"config file {path} sets {key} twice (the second time as {shown!r})")
         opt = BY_KEY.get(key)
         if opt is None:
             raise UsageError(
                 f"unknown key {shown!r} in config file {path} (known keys: {', '.join(BY_KEY)})"
             )
         out[key] = convert(opt, value, f"{path}: {shown}")
+    return out
+
+
+def warn(message: str) -> None:
+    """One ``numnet: warning: ...`` line on stderr."""
+    print(f"numnet: warning: {message}", file=sys.stderr)
+
+
+def renamed_flags(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Parsed flags with any old flag (``RENAMED``) moved to its new key, warning once for each.
+
+    Raises:
+        UsageError: an old flag and its new one were both given.
+    """
+    out = dict(values)
+    for old, (new, why) in RENAMED.items():
+        if old not in out:
+            continue
+        old_flag, new_flag = "--" + old.replace("_", "-"), BY_KEY[new].flag_name
+        if new in out:
+            raise UsageError(f"give {new_flag} or its old name {old_flag}, not both")
+        warn(f"{old_flag} is deprecated ({why}); use {new_flag}")
+        out[new] = out.pop(old)
+    return out
+
+
+def renamed_keys(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Saved options (a run's config.json) with old keys under their new names, silently: the
+    run was made before the rename, not by the user today."""
+    out = dict(options)
+    for old, (new, _) in RENAMED.items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
     return out
 
 

@@ -84,6 +84,12 @@ def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> Non
                 metavar=opt.metavar,
                 help=opt.help,
             )
+    for old, (new, _) in C.RENAMED.items():  # hidden; explicit_train_options warns
+        opt = C.BY_KEY[new]
+        groups[opt.group].add_argument(
+            "--" + old.replace("_", "-"), type=_argtype(opt), default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )  # fmt: skip
     run = p.add_argument_group("run options")
     run.add_argument(
         "--config",
@@ -216,7 +222,7 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
 def explicit_train_options(argv: Sequence[str]) -> dict:
     """The ``numnet train`` options actually typed on the command line (not defaults)."""
     ns = build_parser(suppress=True).parse_args(list(argv))
-    return {k: v for k, v in vars(ns).items() if k in C.BY_KEY}
+    return C.renamed_flags({k: v for k, v in vars(ns).items() if k in C.BY_KEY or k in C.RENAMED})
 
 
 def _saved_threads(run_dir: str) -> int | None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from numnet.cli.config import architecture
+from numnet._names import FC_NORMALIZATIONS
+from numnet.cli.config import MODEL_NAMES, architecture
 from numnet.cli.errors import CLIError, UsageError, one_line
 
 
@@ -23,9 +24,10 @@ def model_kwargs(cfg: Mapping, image_shape: tuple, num_classes: int) -> dict:
     # The model's Generator gets its own seed so its stream is not the Solver's (which uses seed).
     seed = cfg["seed"] + 1
     model = cfg["model"]
+    name = MODEL_NAMES[model]
     if model == "convnet":
         return dict(
-            name="ConvNet",
+            name=name,
             input_dim=list(image_shape),
             conv_channels=arch["filters"],
             convs_per_stage=cfg["convs_per_stage"],
@@ -33,23 +35,23 @@ def model_kwargs(cfg: Mapping, image_shape: tuple, num_classes: int) -> dict:
             hidden_dims=arch["hidden_dims"],
             num_classes=num_classes,
             normalization=norm,
-            dropout_keep_ratio=cfg["dropout"],
+            dropout_keep_ratio=cfg["dropout_keep"],
             reg=cfg["reg"],
             init=cfg["init"],
             weight_scale=scale,
             dtype="float32",
-            seed=seed,
+            rng=seed,
         )
     if model == "fc":
-        if norm == "groupnorm":
-            raise UsageError("--norm groupnorm needs conv layers; --model fc takes none, "
-                             "batchnorm or layernorm")  # fmt: skip
+        if norm not in FC_NORMALIZATIONS:
+            allowed = ", ".join("none" if n is None else n for n in FC_NORMALIZATIONS)
+            raise UsageError(f"--norm {norm} needs conv layers; --model fc takes {allowed}")
         return dict(
-            name="FullyConnectedNet",
+            name=name,
             hidden_dims=arch["hidden_dims"],
             input_dim=int(np.prod(image_shape)),
             num_classes=num_classes,
-            dropout_keep_ratio=cfg["dropout"],
+            dropout_keep_ratio=cfg["dropout_keep"],
             normalization=norm,
             reg=cfg["reg"],
             weight_scale=cfg["weight_scale"],
@@ -61,7 +63,7 @@ def model_kwargs(cfg: Mapping, image_shape: tuple, num_classes: int) -> dict:
         raise UsageError("--model threelayer takes one --filters number and one --hidden-dims "
                          f"number, got {arch['filters']} and {arch['hidden_dims']}")  # fmt: skip
     return dict(
-        name="ThreeLayerConvNet",
+        name=name,
         input_dim=list(image_shape),
         num_filters=arch["filters"][0],
         filter_size=arch["filter_size"],
@@ -71,7 +73,7 @@ def model_kwargs(cfg: Mapping, image_shape: tuple, num_classes: int) -> dict:
         reg=cfg["reg"],
         dtype="float32",
         init=cfg["init"],
-        seed=seed,
+        rng=seed,
     )
 
 

@@ -166,7 +166,7 @@ def _resume(args, explicit) -> int:
         raise CLIError(f"--resume {run_dir}: no such run directory")
     saved = rundir.read_json(run_dir / rundir.CONFIG)
     try:
-        options, model_config = dict(saved["options"]), saved["model_config"]
+        options, model_config = C.renamed_keys(saved["options"]), saved["model_config"]
     except (KeyError, TypeError):
         raise CLIError(f"{run_dir / rundir.CONFIG} is not a numnet run config") from None
     for key, value in explicit.items():
