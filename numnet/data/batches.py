@@ -13,19 +13,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from .._checks import check_ndim, check_positive_int
-
-
-def as_generator(seed=None) -> np.random.Generator:
-    """A Generator from ``seed`` (int or Generator, used as is).
-
-    With None, the seed is drawn from NumPy's global state, so course code that calls
-    ``np.random.seed(...)`` stays reproducible (the course-compatible fallback).
-    """
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        seed = int(np.random.randint(0, 2**31 - 1))  # noqa: NPY002 (the course fallback)
-    return np.random.default_rng(seed)
+from .._random import as_generator
 
 
 def random_crop(x: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
@@ -122,7 +110,7 @@ def iterate_minibatches(
     n = len(X)
     if len(y) != n:
         raise ValueError(f"y must have {n} labels (one per row of X), got {len(y)}")
-    rng = as_generator(rng)
+    rng = as_generator(rng, "rng", none="draw_seed")
     order = rng.permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
@@ -159,7 +147,7 @@ class BatchIterator:
             raise ValueError(f"y must have {len(X)} labels (one per row of X), got {len(y)}")
         self.X, self.y, self.batch_size = X, y, batch_size
         self.shuffle, self.drop_last, self.augment = shuffle, drop_last, augment
-        self.rng = as_generator(seed)
+        self.rng = as_generator(seed, "seed", none="draw_seed")
         self.epoch = 0
 
     def __len__(self) -> int:
