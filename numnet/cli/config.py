@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from numnet._checks import check_positive_int
 from numnet.cli.errors import UsageError
 
 MODELS = ("convnet", "fc", "threelayer")
@@ -84,7 +85,7 @@ def _int(s, low: int) -> int:
 
 
 def _pos_int(s) -> int:
-    return _int(s, 1)
+    return check_positive_int(None, _int(s, -math.inf))  # _int parses, the library checks
 
 
 def _nonneg_int(s) -> int:
