@@ -1,13 +1,17 @@
 """Validation helpers for public edges.
 
 Every error names the argument, what was expected and what came. Hot inner loops do not call these.
+This module imports no array library (dtypes are told apart by ``dtype.kind``): the command's
+argument parsing uses it before NumPy may be loaded, which must wait for the thread settings.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable, Mapping
 
-import numpy as np
+_INTEGER_KINDS = ("i", "u")
 
 
 def _shape_str(shape) -> str:
@@ -41,7 +45,7 @@ def check_shape(name: str, x, expected: tuple) -> None:
 def check_floating(name: str, x) -> None:
     """Raise ValueError unless ``x`` has a floating dtype."""
     dtype = getattr(x, "dtype", None)
-    if dtype is None or not np.issubdtype(dtype, np.floating):
+    if getattr(dtype, "kind", None) != "f":
         raise ValueError(f"{name} must be a floating-point array, got dtype {dtype}")
 
 
@@ -51,7 +55,7 @@ def check_labels(name: str, y, num_samples: int, num_classes: int) -> None:
     if shape != (num_samples,):
         got = _shape_str(shape) if shape is not None else type(y).__name__
         raise ValueError(f"{name} must have shape ({num_samples},), got {got}")
-    if not np.issubdtype(y.dtype, np.integer):
+    if y.dtype.kind not in _INTEGER_KINDS:
         raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if num_samples:
         lo, hi = int(y.min()), int(y.max())
@@ -77,7 +81,53 @@ def check_keys(name: str, mapping: Mapping, required: Iterable[str]) -> None:
         raise ValueError(f"{name} is missing key(s) {missing}; it has {sorted(mapping)}")
 
 
-def check_positive_int(name: str, value) -> None:
-    """Raise ValueError unless ``value`` is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def check_positive_int(name: str | None, value) -> int:
+    """Return ``value`` as an int; raise ValueError unless it is an integer >= 1.
+
+    Python and NumPy integers pass; bool and float do not (``2.0`` is not an int). With ``name``
+    None the message starts at "must be", for a caller that puts the name in front (argparse).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        subject = f"{name} must" if name is not None else "must"
+        raise ValueError(f"{subject} be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_float(name: str, value, allow_none: bool = False):
+    """Return ``value`` unchanged; raise ValueError unless it is a finite real number > 0.
+
+    ``allow_none``: None passes too (an optional setting).
+    """
+    if value is None and allow_none:
+        return None
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if not ok or not math.isfinite(float(value)) or float(value) <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def check_train_val_data(data) -> None:
+    """Raise ValueError unless ``data`` holds ``X_train``, ``y_train``, ``X_val``, ``y_val``.
+
+    Each X is an array (N, ...) with a batch axis, each y an (N,) integer array of the same
+    length, and the training split is not empty. Other keys are allowed and ignored.
+    """
+    check_keys("data", data, ("X_train", "y_train", "X_val", "y_val"))
+    for split in ("train", "val"):
+        X, y = data[f"X_{split}"], data[f"y_{split}"]
+        for name, a in ((f"X_{split}", X), (f"y_{split}", y)):
+            if not hasattr(a, "shape") or not hasattr(a, "dtype") or len(a.shape) == 0:
+                got = type(a).__name__ if not hasattr(a, "shape") else f"shape {a.shape}"
+                raise ValueError(f"data[{name!r}] must be an array with a batch axis, got {got}")
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"data['X_{split}'] and data['y_{split}'] must have the same length, "
+                f"got {X.shape[0]} and {y.shape[0]}"
+            )
+        if y.ndim != 1 or y.dtype.kind not in _INTEGER_KINDS:
+            raise ValueError(
+                f"data['y_{split}'] must be a 1-D array of integer labels, "
+                f"got shape {y.shape} dtype {y.dtype}"
+            )
+    if data["X_train"].shape[0] == 0:
+        raise ValueError("data['X_train'] must hold at least one sample, got 0")

@@ -1,54 +1,42 @@
-"""Checkpoints: the complete training state as ONE ``.npz`` of arrays plus JSON metadata; no pickle.
+"""Checkpoints: a Solver's ``state_dict()`` as ONE ``.npz`` of arrays plus JSON metadata; no pickle.
 
-Layout of the archive (every member a plain array; ``np.load(..., allow_pickle=False)`` reads it):
+This module only turns a state dict into a file and back; what the state holds, and how it is
+checked and loaded, is the Solver's (``Solver.state_dict``, ``Solver.load_state_dict``).
 
-- ``__metadata__``: uint8 array of UTF-8 JSON: format name and version, the model's config
-  (``model.get_config()``), the Solver's settings, epoch/iteration/best_val_acc, every scalar of
-  every parameter's optimizer config (learning_rate, t, beta1 ...), RNG states, and a manifest of
-  every array below with its shape and dtype.
-- ``params/<name>``: the params after the last completed step; ``best_params/<name>``: the Solver's
-  best-val params; ``buffers/<name>``: ``model.buffers()`` (batchnorm running statistics);
-  ``optim/<param>/<key>``: optimizer state arrays (velocity, cache, m, v); ``history/loss``,
-  ``history/train_acc``, ``history/val_acc``; ``rng/global_keys``: NumPy's global MT19937 key;
-  ``solver/epoch_order``: the current epoch's permutation when ``shuffle=True``.
+Layout (format version 2; every member a plain array, so ``np.load(..., allow_pickle=False)``
+reads it):
 
-Files are written atomically (temp file + rename), so a crash or Ctrl-C mid-write keeps the old one.
-Loading reads and checks everything first (file, zip integrity, metadata, format version, manifest,
-then keys/shapes/dtypes against the model) and assigns only when all of it passed, so a failure
-leaves the model and Solver untouched. Every error is a ``CheckpointError`` naming file and key.
+- ``__metadata__``: uint8 array of UTF-8 JSON: ``format``, ``format_version``,
+  ``numnet_version``, ``state`` (the state dict with each array replaced by
+  ``{"__array__": "<member>"}``) and ``arrays`` (a manifest: every member's shape and dtype).
+- one member per array, named by its path in the state dict: ``model/params/W1``,
+  ``best_params/W1``, ``model/buffers/<name>``, ``optim_configs/W1/m``, ``history/loss``,
+  ``rng/global/state/key``, ``epoch_order`` ...
 
-RNG: the Solver's Generator state (``seed`` given) or, without a seed, NumPy's global state is
-restored, so the next minibatches are the ones an uninterrupted run would draw; the model's own
-``rng`` Generator (dropout masks) is restored too. The global state is restored only where
-something draws from it: when the Solver has no seed or the model has no Generator.
+Files are written atomically (temp file + rename), so a crash or Ctrl-C mid-write keeps the old
+one. Reading checks the file (zip integrity, metadata, format version, manifest) and loading then
+checks the state against the model and Solver; only when all of it passed is anything assigned.
+Every error is a ``CheckpointError`` naming file and key. Format version 1 files (numnet before
+``state_dict``) are read too and converted on the fly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 import numnet
-from numnet import _checkpoint_restore as _restore
+from numnet import _state
 from numnet._atomic import atomic_open
-from numnet._checkpoint_format import (
-    FORMAT,
-    FORMAT_VERSION,
-    META_KEY,
-    SECTIONS,
-    Checkpoint,
-    CheckpointError,
-    generator_state,
-    scalar,
-    split_config,
-)
-from numnet._checkpoint_restore import check_model, restore_solver
+from numnet._state import StateDictError, check_model_state
 from numnet.backend import to_numpy
-from numnet.optim import UPDATE_RULES
 
 __all__ = [
     "FORMAT",
@@ -58,81 +46,86 @@ __all__ = [
     "check_model",
     "load_model",
     "read_checkpoint",
+    "read_state",
     "restore_solver",
     "resume_solver",
     "save_checkpoint",
+    "write_state",
 ]
 
+FORMAT = "numnet.checkpoint"
+FORMAT_VERSION = 2
+META_KEY = "__metadata__"
+_ARRAY = "__array__"
 
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read or does not fit the model; ``path`` and ``key`` say where."""
+
+    def __init__(self, path, key, message):
+        self.path, self.key = str(path), key
+        where = f"checkpoint {self.path}" + (f", key {key!r}" if key else "")
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read into memory and checked for internal consistency (not yet vs a model).
+
+    Attributes:
+        path: the file.
+        meta: the parsed metadata (``meta["state"]["iteration"]`` ...).
+        arrays: every member by name (``META_KEY`` included).
+        state: the state dict, arrays in place.
+    """
+
+    path: str
+    meta: dict
+    arrays: dict
+    state: dict
+
+    def group(self, section: str) -> dict:
+        """``{name: array}`` of ``"params"`` (last step's), ``"best_params"`` or ``"buffers"``."""
+        if section not in ("params", "best_params", "buffers"):
+            raise ValueError(
+                f'section must be "params", "best_params" or "buffers", got {section!r}'
+            )
+        with _in_file(self.path):
+            if section == "best_params":
+                return _state.entry(self.state, section, Mapping)
+            return _state.entry(
+                _state.entry(self.state, "model", Mapping), section, Mapping, "model"
+            )
+
+
+@contextlib.contextmanager
+def _in_file(path):
+    """Turn a ``StateDictError`` into a ``CheckpointError`` naming ``path`` and the entry."""
+    try:
+        yield
+    except StateDictError as e:
+        raise CheckpointError(path, e.key, e.reason) from e
+
+
+# ------------------------------------------------------------------------ writing
 def save_checkpoint(solver, path) -> None:
-    """Write ``solver``'s complete state to ``path`` atomically (one .npz; see module docstring)."""
-    model = solver.model
-    params = solver._last_step_params if solver._last_step_params is not None else model.params
-    arrays = {f"params/{k}": to_numpy(v) for k, v in params.items()}
-    arrays.update({f"best_params/{k}": to_numpy(v) for k, v in solver.best_params.items()})
-    buffers = model.buffers() if hasattr(model, "buffers") else {}
-    arrays.update({f"buffers/{k}": to_numpy(v) for k, v in buffers.items()})
-    optim = {
-        p: split_config(cfg, f"optim/{p}", arrays, f"optim_configs[{p!r}]")
-        for p, cfg in solver.optim_configs.items()
-    }
-    arrays["history/loss"] = np.asarray([float(x) for x in solver.loss_history], np.float64)
-    arrays["history/train_acc"] = np.asarray(solver.train_acc_history, np.float64)
-    arrays["history/val_acc"] = np.asarray(solver.val_acc_history, np.float64)
-    # Saved whatever the seed: reading it does not disturb the global state.
-    _, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
-    arrays["rng/global_keys"] = keys
-    if solver._epoch_order is not None:
-        arrays["solver/epoch_order"] = np.asarray(solver._epoch_order, np.int64)
-    rule = solver.update_rule_name
-    seed = solver.seed
+    """Write ``solver.state_dict()`` to ``path`` atomically (one .npz; see module docstring)."""
+    write_state(path, solver.state_dict())
+
+
+def write_state(path, state: Mapping) -> None:
+    """Write a state dict to ``path`` atomically as arrays plus JSON metadata.
+
+    Raises:
+        ValueError: an entry is neither plain data (dict with str keys, list, str, number, bool,
+            None) nor an array of numbers; the message names its path.
+    """
+    arrays: dict = {}
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "numnet_version": numnet.__version__,
-        "model": {
-            "class": type(model).__name__,
-            "config": model.get_config() if hasattr(model, "get_config") else None,
-        },
-        "solver": {
-            "update_rule": rule,
-            "custom_update_rule": UPDATE_RULES.get(rule) is not solver.update_rule,
-            "optim_config": split_config(
-                solver.optim_config, "optim_config", arrays, "optim_config"
-            ),
-            "lr_decay": float(solver.lr_decay),
-            "batch_size": int(solver.batch_size),
-            "num_epochs": int(solver.num_epochs),
-            "num_train_samples": scalar(solver.num_train_samples, "num_train_samples"),
-            "num_val_samples": scalar(solver.num_val_samples, "num_val_samples"),
-            "checkpoint_name": None
-            if solver.checkpoint_name is None
-            else str(solver.checkpoint_name),
-            "print_every": int(solver.print_every),
-            "verbose": bool(solver.verbose),
-            "seed": "generator" if isinstance(seed, np.random.Generator) else scalar(seed, "seed"),
-            "shuffle": bool(solver.shuffle),
-            "lr_schedule": None if solver.lr_schedule is None else solver.lr_schedule.get_config(),
-            "grad_clip": None if solver.grad_clip is None else float(solver.grad_clip),
-            "interrupt_checkpoint": None
-            if solver.interrupt_checkpoint is None
-            else str(solver.interrupt_checkpoint),
-        },
-        "state": {
-            "epoch": int(solver.epoch),
-            "iteration": int(solver.iteration),
-            "best_val_acc": float(solver.best_val_acc),
-            "num_train": int(solver.X_train.shape[0]),
-        },
-        "params": list(params),
-        "best_params": list(solver.best_params),
-        "buffers": list(buffers),
-        "optim": optim,
-        "rng": {
-            "solver": generator_state(solver.rng),
-            "model": generator_state(getattr(model, "rng", None)),
-            "global": {"pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": cached},
-        },
+        "state": _encode(state, "", arrays),
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.name} for k, a in arrays.items()},
     }
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
@@ -140,8 +133,36 @@ def save_checkpoint(solver, path) -> None:
         np.savez(f, **arrays)
 
 
+def _encode(obj, path: str, arrays: dict):
+    """JSON-able ``obj``; each array goes into ``arrays`` under its path and leaves a reference."""
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, str) or "/" in k or k == _ARRAY:
+                raise ValueError(f"state key {k!r} at {path or '(top)'!r} cannot be stored")
+            out[k] = _encode(v, f"{path}/{k}" if path else k, arrays)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v, f"{path}/{i}", arrays) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if hasattr(obj, "shape") and hasattr(obj, "dtype"):
+        a = np.asarray(to_numpy(obj))
+        if a.dtype.hasobject:
+            raise ValueError(f"state entry {path!r} is an object array; it cannot be stored")
+        arrays[path] = a
+        return {_ARRAY: path}
+    raise ValueError(
+        f"state entry {path!r} = {obj!r} cannot be stored in a checkpoint "
+        "(not a number, string, array, list or dict)"
+    )
+
+
+# ------------------------------------------------------------------------ reading
 def read_checkpoint(path) -> Checkpoint:
-    """Read every array of ``path`` and check the metadata and manifest.
+    """Read every array of ``path``, check the metadata and manifest, and rebuild the state.
 
     Raises:
         CheckpointError: missing/unreadable file, truncated or corrupt archive, unparsable
@@ -167,41 +188,22 @@ def read_checkpoint(path) -> Checkpoint:
     meta = _parse_meta(p, arrays)
     try:
         _check_manifest(p, meta, arrays)
+        if meta["format_version"] == 1:
+            state = _state_from_v1(meta, arrays)
+        else:
+            used: set = set()
+            state = _decode(meta["state"], arrays, used, p)
+            unused = sorted(set(meta["arrays"]) - used)
+            if unused:
+                raise CheckpointError(p, unused[0], "array in the archive but not in the state")
     except (KeyError, TypeError, AttributeError) as e:  # a well-formed JSON of the wrong shape
         raise CheckpointError(p, META_KEY, f"metadata is malformed: {type(e).__name__}: {e}") from e
-    return Checkpoint(str(p), meta, arrays)
+    return Checkpoint(str(p), meta, arrays, state)
 
 
-def _check_manifest(p, meta, arrays) -> None:
-    """Every array the metadata lists or relies on is there, with the recorded shape and dtype."""
-    for k, spec in meta["arrays"].items():
-        if k not in arrays:
-            raise CheckpointError(p, k, "listed in the metadata but missing from the archive")
-        a = arrays[k]
-        if list(a.shape) != spec["shape"] or a.dtype.name != spec["dtype"]:
-            raise CheckpointError(
-                p,
-                k,
-                f"expected shape {spec['shape']} dtype {spec['dtype']}, found "
-                f"shape {list(a.shape)} dtype {a.dtype.name}",
-            )
-    extra = sorted(set(arrays) - set(meta["arrays"]) - {META_KEY})
-    if extra:
-        raise CheckpointError(p, extra[0], "array in the archive but not in the metadata")
-    for k in _referenced_keys(meta):
-        if k not in arrays:
-            raise CheckpointError(p, k, "required array missing from the archive")
-
-
-def _referenced_keys(meta) -> list[str]:
-    """Every array key the metadata sections rely on."""
-    keys = ["history/loss", "history/train_acc", "history/val_acc", "rng/global_keys"]
-    for section in ("params", "best_params", "buffers"):
-        keys += [f"{section}/{k}" for k in meta.get(section, [])]
-    for p, spec in meta["optim"].items():
-        keys += [f"optim/{p}/{k}" for k in spec["arrays"]]
-    keys += [f"optim_config/{k}" for k in meta["solver"]["optim_config"]["arrays"]]
-    return keys
+def read_state(path) -> dict:
+    """The state dict stored at ``path`` (``read_checkpoint(path).state``)."""
+    return read_checkpoint(path).state
 
 
 def _parse_meta(p, arrays) -> dict:
@@ -217,28 +219,121 @@ def _parse_meta(p, arrays) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(p, "format", f"expected {FORMAT!r}, found {found!r}")
-    if meta.get("format_version") != FORMAT_VERSION:
+    version = meta.get("format_version")
+    if version not in (1, FORMAT_VERSION):
         raise CheckpointError(
-            p,
-            "format_version",
-            f"expected {FORMAT_VERSION}, found {meta.get('format_version')!r}",
+            p, "format_version", f"expected 1 or {FORMAT_VERSION}, found {version!r}"
         )
-    for section in SECTIONS:
+    sections = ("state", "arrays") if version == FORMAT_VERSION else ("model", "solver", "arrays")
+    for section in sections:
         if section not in meta:
             raise CheckpointError(p, section, "metadata section missing")
     return meta
 
 
+def _check_manifest(p, meta, arrays) -> None:
+    """The archive holds exactly the manifest's arrays, each with its recorded shape and dtype."""
+    for k, spec in meta["arrays"].items():
+        if k not in arrays:
+            raise CheckpointError(p, k, "listed in the metadata but missing from the archive")
+        a = arrays[k]
+        if list(a.shape) != spec["shape"] or a.dtype.name != spec["dtype"]:
+            raise CheckpointError(
+                p,
+                k,
+                f"expected shape {spec['shape']} dtype {spec['dtype']}, found "
+                f"shape {list(a.shape)} dtype {a.dtype.name}",
+            )
+    extra = sorted(set(arrays) - set(meta["arrays"]) - {META_KEY})
+    if extra:
+        raise CheckpointError(p, extra[0], "array in the archive but not in the metadata")
+
+
+def _decode(obj, arrays: dict, used: set, p):
+    """Inverse of ``_encode``: references replaced by the arrays (recorded in ``used``)."""
+    if isinstance(obj, dict):
+        if _ARRAY in obj:
+            key = obj[_ARRAY]
+            if key not in arrays or key == META_KEY:
+                raise CheckpointError(p, key, "required array missing from the archive")
+            used.add(key)
+            return arrays[key]
+        return {k: _decode(v, arrays, used, p) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, arrays, used, p) for v in obj]
+    return obj
+
+
+def _state_from_v1(meta: dict, arrays: dict) -> dict:
+    """The state dict a format version 1 file holds (v1 listed each section by hand)."""
+
+    def group(section):
+        return {k: arrays[f"{section}/{k}"] for k in meta[section]}
+
+    def config(spec, prefix):
+        return {**spec["scalars"], **{k: arrays[f"{prefix}/{k}"] for k in spec["arrays"]}}
+
+    def generator(state):  # v1 wrote a Generator's arrays as {"__ndarray__": list, "dtype"}
+        if isinstance(state, dict):
+            if "__ndarray__" in state:
+                return np.asarray(state["__ndarray__"], dtype=state["dtype"])
+            return {k: generator(v) for k, v in state.items()}
+        return state
+
+    settings = dict(meta["solver"])
+    custom = settings.pop("custom_update_rule")
+    settings["optim_config"] = config(settings["optim_config"], "optim_config")
+    rng, g = meta["rng"], meta["rng"]["global"]
+    return {
+        "settings": settings,
+        "custom_update_rule": custom,
+        "model": {
+            **meta["model"],
+            "params": group("params"),
+            "buffers": group("buffers"),
+            "rng": generator(rng["model"]),
+        },
+        "epoch": meta["state"]["epoch"],
+        "iteration": meta["state"]["iteration"],
+        "best_val_acc": meta["state"]["best_val_acc"],
+        "best_params": group("best_params"),
+        "history": {k: arrays[f"history/{k}"] for k in ("loss", "train_acc", "val_acc")},
+        "optim_configs": {p: config(spec, f"optim/{p}") for p, spec in meta["optim"].items()},
+        "rng": {
+            "solver": generator(rng["solver"]),
+            "global": {
+                "bit_generator": "MT19937",
+                "state": {"key": arrays["rng/global_keys"], "pos": g["pos"]},
+                "has_gauss": g["has_gauss"],
+                "gauss": g["cached_gaussian"],
+            },
+        },
+        "epoch_order": arrays.get("solver/epoch_order"),
+    }
+
+
+# ------------------------------------------------------------------------ loading
 def resume_solver(solver_cls, path, model=None, data=None, **overrides):
-    """``Solver.resume``: read ``path``, build a Solver with the stored settings, restore state."""
-    ckpt = read_checkpoint(path)
+    """``Solver.resume``: ``solver_cls.from_state_dict`` of the state stored at ``path``."""
+    state = read_state(path)
     if data is None:
         raise ValueError("data is required to resume (checkpoints do not store the dataset)")
-    if model is None:
-        model = _restore.build_model(ckpt)
-    solver = solver_cls(model, data, **_restore.solver_kwargs(ckpt, overrides))
-    restore_solver(solver, ckpt, keep_solver_rng="seed" in overrides)
-    return solver
+    with _in_file(path):
+        return solver_cls.from_state_dict(state, data, model=model, **overrides)
+
+
+def restore_solver(solver, ckpt: Checkpoint) -> None:
+    """Load ``ckpt`` into ``solver`` (``solver.load_state_dict``), errors naming the file."""
+    with _in_file(ckpt.path):
+        solver.load_state_dict(ckpt.state)
+
+
+def check_model(ckpt: Checkpoint, model) -> None:
+    """Raise CheckpointError unless ``ckpt``'s params, best params, buffers, rng fit ``model``."""
+    with _in_file(ckpt.path):
+        check_model_state(model, _state.entry(ckpt.state, "model", Mapping))
+        best = _state.entry(ckpt.state, "best_params", Mapping)
+        _state.check_arrays_like("best_params", best, model.params, allow_empty=True)
 
 
 def load_model(path, params: str = "best", model=None):
@@ -256,9 +351,10 @@ def load_model(path, params: str = "best", model=None):
     if params not in ("best", "last"):
         raise ValueError(f'params must be "best" or "last", got {params!r}')
     ckpt = read_checkpoint(path)
-    if model is None:
-        model = _restore.build_model(ckpt)
+    with _in_file(ckpt.path):
+        if model is None:
+            model = _state.build_model(_state.entry(ckpt.state, "model", Mapping))
     check_model(ckpt, model)
     chosen = ckpt.group("best_params") if params == "best" else {}
-    _restore.load_model_state(ckpt, model, chosen or ckpt.group("params"))
+    _state.load_model_state(model, ckpt.state["model"], chosen or ckpt.group("params"))
     return model

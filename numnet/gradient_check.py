@@ -14,6 +14,7 @@ import random
 
 import numpy as np
 
+from numnet._random import as_generator
 from numnet.backend import to_numpy
 
 
@@ -177,13 +178,13 @@ def directional_gradient_error(f, x, analytic_grad, h=1e-5, rng=None) -> float:
         x: float64 array; perturbed in place and restored.
         analytic_grad: array shaped like ``x``.
         h: step along the direction.
-        rng: seed or ``np.random.Generator``.
+        rng: seed or ``np.random.Generator``; None seeds one from NumPy's global state.
 
     Returns:
         ``|numeric - analytic| / max(1e-12, |numeric| + |analytic|)`` of the directional
         derivative.
     """
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    gen = as_generator(rng, "rng", none="draw_seed")
     d = gen.standard_normal(x.shape)
     d /= np.linalg.norm(d)
     numeric = float(central_difference(f, x, ..., h, step=d)) / (2 * h)

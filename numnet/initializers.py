@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from numnet._names import INIT_SCHEMES
+from numnet._random import as_generator  # noqa: F401 (public: numnet.initializers.as_generator)
 
 
 def fans(shape) -> tuple[int, int]:
@@ -66,17 +67,6 @@ def init_std(shape, scheme: str = "gaussian", weight_scale: float | None = 1e-3)
     if scheme == "xavier":
         return math.sqrt(2.0 / (fan_in + fan_out))
     return math.sqrt(2.0 / fan_in)  # kaiming / he
-
-
-def as_generator(rng, name: str = "rng") -> np.random.Generator | None:
-    """``None`` stays ``None``, an int seeds a new Generator, a Generator is returned as it is."""
-    if rng is None or isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise ValueError(
-        f"{name} must be None, a non-negative int seed or a np.random.Generator, got {rng!r}"
-    )
 
 
 def init_weight(shape, scheme: str = "gaussian", weight_scale: float | None = 1e-3, rng=None):

@@ -29,18 +29,22 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
-from numnet import _training as tr
+from numnet import _random, _solver_settings, _solver_state
 from numnet import checkpoint as _ckpt
+from numnet._checks import check_train_val_data
+from numnet._interrupts import deferred_sigint
+from numnet._solver_settings import SETTINGS
 from numnet.backend import to_numpy
 from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
-from numnet.optim import DEFAULT_LEARNING_RATES, get_update_rule, global_norm
+from numnet.metrics import predict
+from numnet.optim import DEFAULT_LEARNING_RATES, global_norm
 from numnet.optim import clip_grads_by_global_norm as _clip
-from numnet.schedules import get_schedule
 
-__all__ = ["NonFiniteLossError", "Solver"]
+__all__ = ["SETTINGS", "NonFiniteLossError", "Solver"]
 
 
 class Solver:
@@ -86,43 +90,16 @@ class Solver:
 
     def __init__(self, model, data, **kwargs):
         self.model = model
-        tr.check_data(data)
+        check_train_val_data(data)
         self.X_train = data["X_train"]
         self.y_train = data["y_train"]
         self.X_val = data["X_val"]
         self.y_val = data["y_val"]
 
-        # Unpack keyword arguments
-        self.update_rule = kwargs.pop("update_rule", "sgd")
-        self.optim_config = kwargs.pop("optim_config", {})
-        self.lr_decay = kwargs.pop("lr_decay", 1.0)
-        self.batch_size = kwargs.pop("batch_size", 100)
-        self.num_epochs = kwargs.pop("num_epochs", 10)
-        self.num_train_samples = kwargs.pop("num_train_samples", 1000)
-        self.num_val_samples = kwargs.pop("num_val_samples", None)
-        self.checkpoint_name = kwargs.pop("checkpoint_name", None)
-        self.print_every = kwargs.pop("print_every", 10)
-        self.verbose = kwargs.pop("verbose", True)
-        # numnet extras
-        self.seed = kwargs.pop("seed", None)
-        self.shuffle = bool(kwargs.pop("shuffle", False))
-        self.lr_schedule = get_schedule(kwargs.pop("lr_schedule", None))
-        self.grad_clip = kwargs.pop("grad_clip", None)
-        self.callbacks = list(kwargs.pop("callbacks", ()))
-        self.interrupt_checkpoint = kwargs.pop("interrupt_checkpoint", None)
-
-        # Throw an error if there are extra keyword arguments
-        if len(kwargs) > 0:
-            extra = ", ".join(f'"{k}"' for k in list(kwargs.keys()))
-            raise ValueError(f"Unrecognized arguments {extra}")
-
-        # Make sure the update rule exists, then replace the string name with the actual function
-        self.update_rule_name = (
-            self.update_rule if isinstance(self.update_rule, str) else None
-        ) or getattr(self.update_rule, "__name__", None)
-        self.update_rule = get_update_rule(self.update_rule)
-        tr.check_settings(self)
-        self.rng = tr.make_rng(self.seed)
+        # Throw an error if there are extra keyword arguments; unpack the others.
+        for name, value in _solver_settings.read(kwargs).items():
+            setattr(self, name, value)
+        self.rng = _random.as_generator(self.seed, "seed")
         self._reset()
 
     def _reset(self):
@@ -140,11 +117,8 @@ class Solver:
         self._last_step_params = None
         self._consistent = True
 
-        # Make a deep copy of the optim_config for each parameter
-        self.optim_configs = {}
-        for p in self.model.params:
-            d = {k: v for k, v in self.optim_config.items()}
-            self.optim_configs[p] = d
+        # Make a copy of the optim_config for each parameter
+        self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -157,6 +131,7 @@ class Solver:
 
     @property
     def num_iterations(self) -> int:
+        """Steps of the whole run: ``num_epochs * iterations_per_epoch``."""
         return self.num_epochs * self.iterations_per_epoch
 
     @property
@@ -164,6 +139,15 @@ class Solver:
         """The learning rate a schedule scales: ``optim_config``'s, else the rule's default."""
         lr = self.optim_config.get("learning_rate")
         return float(lr if lr is not None else DEFAULT_LEARNING_RATES[self.update_rule_name])
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step: the first trainable param's; nan if none has one."""
+        frozen = getattr(self.model, "frozen", ())
+        for p, cfg in self.optim_configs.items():
+            if p not in frozen and "learning_rate" in cfg:
+                return float(cfg["learning_rate"])
+        return float("nan")
 
     # ------------------------------------------------------------------ steps
     def _batch_indices(self, t: int) -> np.ndarray:
@@ -180,16 +164,12 @@ class Solver:
         i = t % ipe
         return self._epoch_order[i * self.batch_size : (i + 1) * self.batch_size]
 
-    def _lr(self) -> float:
-        frozen = getattr(self.model, "frozen", ())
-        for p, cfg in self.optim_configs.items():
-            if p not in frozen and "learning_rate" in cfg:
-                return float(cfg["learning_rate"])
-        return float("nan")
-
     def _step(self, t: int = 0) -> float:
-        """Make a single gradient update. This is called by train() and should not be called
-        manually. Returns the global gradient norm (before clipping)."""
+        """Make a single gradient update (called by ``train()``, not to be called manually).
+
+        Returns:
+            The global gradient norm, before clipping.
+        """
         # Make a minibatch of training data
         batch_mask = self._batch_indices(t)
         X_batch = self.X_train[batch_mask]
@@ -204,7 +184,7 @@ class Solver:
         else:
             norm = global_norm(trainable)
         if not (math.isfinite(float(loss)) and math.isfinite(norm)):
-            raise tr.nonfinite_error(self, t, loss, trainable)
+            raise self._nonfinite_error(t, loss, norm, trainable)
         self.loss_history.append(loss)
 
         # Perform a parameter update
@@ -217,6 +197,18 @@ class Solver:
             self.model.params[p] = next_w
             self.optim_configs[p] = next_config
         return norm
+
+    def _nonfinite_error(self, t: int, loss, norm: float, grads) -> NonFiniteLossError:
+        what = f"loss {float(loss)}"
+        if math.isfinite(float(loss)):
+            bad = next((k for k, g in grads.items() if not bool(np.all(np.isfinite(g)))), None)
+            # All finite but the norm overflowed: gradients too large to square and sum.
+            what = f"gradient of {bad!r}" if bad is not None else f"gradient norm {norm}"
+        last = f"{float(self.loss_history[-1]):g}" if self.loss_history else "none yet"
+        return NonFiniteLossError(
+            f"non-finite {what} at epoch {self.epoch}, iteration {t + 1} "
+            f"(last finite loss {last}, learning rate {self.learning_rate:g}); nothing was updated"
+        )
 
     # --------------------------------------------------------------- checking
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
@@ -239,21 +231,10 @@ class Solver:
                 mask = np.random.choice(N, num_samples)  # noqa: NPY002 (course fallback)
             else:
                 mask = self.rng.integers(0, N, size=num_samples)
-            N = num_samples
             X = X[mask]
             y = y[mask]
 
-        # Compute predictions in batches
-        num_batches = N // batch_size
-        if N % batch_size != 0:
-            num_batches += 1
-        y_pred = []
-        for i in range(num_batches):
-            start = i * batch_size
-            end = (i + 1) * batch_size
-            scores = self.model.loss(X[start:end])
-            y_pred.append(to_numpy(scores.argmax(axis=1)))
-        y_pred = np.hstack(y_pred)
+        y_pred = predict(self.model, X, batch_size)
         return float(np.mean(y_pred == to_numpy(y)))
 
     def _check(self, t: int, started: float) -> dict:
@@ -267,9 +248,7 @@ class Solver:
         # Keep track of the best model
         if val_acc > self.best_val_acc:
             self.best_val_acc = val_acc
-            self.best_params = {}
-            for k, v in self.model.params.items():
-                self.best_params[k] = v.copy()
+            self.best_params = {k: v.copy() for k, v in self.model.params.items()}
 
         self.iteration = t + 1  # the checkpoint below is a complete state after step t
         self._save_checkpoint()
@@ -280,9 +259,67 @@ class Solver:
             "train_acc": train_acc,
             "val_acc": val_acc,
             "best_val_acc": float(self.best_val_acc),
-            "lr": self._lr(),
+            "lr": self.learning_rate,
             "seconds": time.perf_counter() - started,
         }
+
+    # ------------------------------------------------------------------ state
+    def get_config(self) -> dict:
+        """The settings as plain data: ``Solver(model, data, **solver.get_config())`` rebuilds it.
+
+        All of ``SETTINGS`` but ``callbacks``, with ``update_rule`` by name, ``lr_schedule`` as
+        its config, paths as strings and a Generator ``seed`` as ``"generator"``.
+        """
+        return _solver_settings.config(self)
+
+    def state_dict(self) -> dict:
+        """Everything this run needs to continue exactly, as plain data (NumPy copies).
+
+        During training this is the live state; after ``train()`` returned it is the state
+        after the last step (what a resumed run continues from), although ``model.params`` then
+        holds the best params. Layout: ``numnet._solver_state``.
+        """
+        last = self._last_step_params if self._last_step_params is not None else self.model.params
+        return _solver_state.state_dict(self, last, self._epoch_order)
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Continue from ``state`` (a ``state_dict()``); all or nothing.
+
+        Loads the progress (epoch, iteration, best, histories), the optimizer configs, the epoch
+        order, and into the model its params, buffers and Generator state. This Solver keeps its
+        own settings (``from_state_dict`` builds one with the stored ones); other settings make a
+        valid but different run. The Solver's Generator is set only when its ``seed`` setting is
+        the stored one; NumPy's global state where the run draws from it.
+
+        Raises:
+            numnet._state.StateDictError: (a ValueError) an entry is missing, of the wrong kind or
+                does not fit the model (names, shapes, dtypes); its ``key`` names the entry.
+                Everything is checked first: nothing has changed then.
+        """
+        self._epoch_order = _solver_state.load_state_dict(self, state)
+        self._last_step_params = None  # the model holds the last step's params now
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping, data, model=None, **overrides) -> Solver:
+        """A Solver built with ``state``'s settings (``overrides`` on top), then loaded with it.
+
+        Args:
+            state: a ``state_dict()``.
+            data: the same data dict the run used (a state dict does not hold the data).
+            model: the model to load into; None builds it from the stored config
+                (``numnet.classifiers.build_model``).
+            **overrides: Solver kwargs replacing stored settings, e.g. ``num_epochs`` to train
+                longer, ``callbacks``, ``verbose``. A custom update rule must be passed again.
+                Another batch_size, seed or shuffle gives a valid but different run.
+
+        Raises:
+            numnet._state.StateDictError: see ``load_state_dict``; also a custom update rule not
+                passed again, or a model that cannot be built from the stored config.
+        """
+        model, kwargs = _solver_state.rebuild(state, model, overrides)
+        solver = cls(model, data, **kwargs)
+        solver.load_state_dict(state)
+        return solver
 
     # ------------------------------------------------------------ checkpoints
     def _save_checkpoint(self):
@@ -291,12 +328,7 @@ class Solver:
         self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch:d}.npz")
 
     def save_checkpoint(self, path) -> None:
-        """Write the complete training state to ``path`` (see ``numnet.checkpoint``).
-
-        During training this is the live state. After ``train()`` returned it is the state after
-        the last step (what a resumed run continues from), although ``model.params`` then holds
-        the best params.
-        """
+        """Write ``state_dict()`` to ``path`` atomically (see ``numnet.checkpoint``)."""
         _ckpt.save_checkpoint(self, path)
 
     @classmethod
@@ -308,9 +340,7 @@ class Solver:
             model: the model to load into; None builds it from the stored config
                 (``numnet.classifiers.build_model``).
             data: the same data dict the run used (it is not stored in the checkpoint).
-            **overrides: Solver kwargs replacing the stored settings, e.g. ``num_epochs`` to train
-                longer, ``callbacks``, ``verbose``. Changing batch_size, seed or shuffle gives a
-                valid but different run.
+            **overrides: as ``from_state_dict``.
 
         Raises:
             numnet.checkpoint.CheckpointError: unreadable file, or keys/shapes/dtypes not matching
@@ -334,7 +364,7 @@ class Solver:
             lr = self.base_learning_rate * self.lr_schedule(self.epoch, t)
             for cfg in self.optim_configs.values():
                 cfg["learning_rate"] = lr
-        lr_used = self._lr()
+        lr_used = self.learning_rate
         grad_norm = self._step(t)
         logs = {
             "epoch": step_epoch,
@@ -384,7 +414,7 @@ class Solver:
         ipe = self.iterations_per_epoch
         try:
             cbs.on_train_begin(self)
-            with tr.deferred_sigint() as sigint:
+            with deferred_sigint() as sigint:
                 for t in range(self.iteration, self.num_iterations):
                     if t % ipe == 0:
                         cbs.on_epoch_begin(self)

@@ -124,7 +124,7 @@ def test_bad_data(data_change, match):
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"num_epochs": 2.0}, "num_epochs must be a positive integer"),
         ({"grad_clip": -1.0}, "grad_clip must be a finite number > 0"),
-        ({"seed": -3}, "seed must be None, an integer"),
+        ({"seed": -3}, "seed must be None, a non-negative int seed"),
         ({"lr_schedule": {"name": "step", "step_size": 1}, "lr_decay": 0.9}, "not both"),
         ({"lr_schedule": "linear"}, "schedule name must be one of"),
     ],

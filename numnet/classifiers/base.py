@@ -15,8 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from numnet._checks import check_positive_int
+from numnet._random import as_generator
 from numnet.backend import to_numpy
-from numnet.initializers import as_generator
+from numnet.metrics import predict
 
 
 class Model:
@@ -186,12 +187,7 @@ class Model:
 
     def predict(self, X, batch_size: int = 100) -> np.ndarray:
         """Class predictions ``(N,)``: argmax of test-mode scores, ``batch_size`` rows per call."""
-        check_positive_int("batch_size", batch_size)
-        n = len(X)
-        out = np.empty(n, dtype=np.int64)
-        for i in range(0, n, batch_size):
-            out[i : i + batch_size] = to_numpy(self.loss(X[i : i + batch_size]).argmax(axis=1))
-        return out
+        return predict(self, X, batch_size)
 
 
 def int_list(name: str, values) -> list[int]:

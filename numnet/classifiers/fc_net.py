@@ -29,10 +29,11 @@ import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
 from numnet._names import FC_NORMALIZATIONS
+from numnet._random import as_generator
 from numnet.backend import get_array_module
 from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
 from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
-from numnet.initializers import as_generator, check_scheme, init_weight
+from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
 

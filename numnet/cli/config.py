@@ -21,6 +21,7 @@ from typing import Any
 
 from numnet import _names
 from numnet import schedules as _schedules
+from numnet._checks import check_positive_int
 from numnet.cli.errors import UsageError
 
 #: ``--model`` value -> the ``numnet.classifiers`` model it builds (TwoLayerNet is ``fc`` with
@@ -100,7 +101,7 @@ def _int(s, low: int) -> int:
 
 
 def _pos_int(s) -> int:
-    return _int(s, 1)
+    return check_positive_int(None, _int(s, -math.inf))  # _int parses, the library checks
 
 
 def _nonneg_int(s) -> int:

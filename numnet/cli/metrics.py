@@ -1,4 +1,4 @@
-"""Classification metrics and their text tables: confusion matrix, per-class accuracy."""
+"""The command's text tables of classification metrics (the metrics are ``numnet.metrics``)."""
 
 from __future__ import annotations
 
@@ -6,43 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from numnet._checks import check_labels, check_ndim
+from numnet.metrics import confusion_matrix, per_class_accuracy, predict
 
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts (C, C) of true class i predicted as j.
-
-    Args:
-        y_true: (N,) integer labels in [0, C).
-        y_pred: (N,) integer predictions in [0, C).
-        num_classes: C.
-
-    Returns:
-        int64 array (C, C).
-    """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    check_ndim("y_true", y_true, 1)
-    check_labels("y_true", y_true, y_true.shape[0], num_classes)
-    check_labels("y_pred", y_pred, y_true.shape[0], num_classes)
-    flat = y_true.astype(np.int64) * num_classes + y_pred
-    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
-    """Recall of each class (C,): diagonal over row sums; NaN for a class with no examples."""
-    cm = np.asarray(cm)
-    rows = cm.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(rows > 0, np.diag(cm) / np.maximum(rows, 1), np.nan)
-
-
-def predict(model, X, batch_size: int = 100) -> np.ndarray:
-    """Predicted classes (N,) of the test-mode model, ``batch_size`` images per forward pass."""
-    n = X.shape[0]
-    out = np.empty(n, dtype=np.int64)
-    for i in range(0, n, batch_size):
-        out[i : i + batch_size] = np.argmax(model.loss(X[i : i + batch_size]), axis=1)
-    return out
+__all__ = ["class_table", "confusion_matrix", "confusion_table", "per_class_accuracy", "predict"]
 
 
 def class_table(cm: np.ndarray, class_names: Sequence[str]) -> str:

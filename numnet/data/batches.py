@@ -16,19 +16,6 @@ import numpy as np
 from .._checks import check_ndim
 
 
-def as_generator(seed=None) -> np.random.Generator:
-    """A Generator from ``seed`` (int or Generator, used as is).
-
-    With None, the seed is drawn from NumPy's global state, so course code that calls
-    ``np.random.seed(...)`` stays reproducible (the course-compatible fallback).
-    """
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        seed = int(np.random.randint(0, 2**31 - 1))  # noqa: NPY002 (the course fallback)
-    return np.random.default_rng(seed)
-
-
 def random_crop(x: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
     """Pad each image with ``pad`` zeros on every side and cut a random (H, W) window from it.
 

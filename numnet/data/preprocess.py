@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import check_choice
+from .._random import as_generator
 
 NORMALIZE_MODES = ("standardize", "mean", "scale", None)
 _CHUNK_BYTES = 1 << 21  # rows per chunk: 2 MB of uint8, so float64 temporaries stay ~16 MB
@@ -227,7 +228,7 @@ def split_indices(n: int, num_train: int, num_val: int, seed=None):
     if seed is None:
         order = np.arange(num_train + num_val)
     else:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = as_generator(seed, "seed")
         order = rng.permutation(n)[: num_train + num_val]
     return np.sort(order[:num_train]), np.sort(order[num_train:])
 
