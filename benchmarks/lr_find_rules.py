@@ -61,18 +61,20 @@ GRIDS = {
 }
 CONFIGS = [f"{m}-{o}" for m, o in GRIDS]
 SEED = 0
+#: Seeds of the range tests (init and batches); every training run uses SEED.
+SWEEP_SEEDS = (0, 1, 2)
 _DATA = {}
 
 
-def _cfg(model: str, opt: str, lr: float) -> dict:
+def _cfg(model: str, opt: str, lr: float, seed: int) -> dict:
     m = MODELS[model]
     n = m["steps"] * m["opts"]["batch_size"]
-    explicit = {**m["opts"], "optimizer": opt, "lr": lr, "epochs": 1, "num_train": n, "seed": SEED}
+    explicit = {**m["opts"], "optimizer": opt, "lr": lr, "epochs": 1, "num_train": n, "seed": seed}
     return C.resolve(explicit)
 
 
-def _solver(model: str, opt: str, lr: float) -> Solver:
-    cfg = _cfg(model, opt, lr)
+def _solver(model: str, opt: str, lr: float, seed: int = SEED) -> Solver:
+    cfg = _cfg(model, opt, lr, seed)
     if "ds" not in _DATA:
         from numnet.data import load_dataset
 
@@ -92,13 +94,16 @@ def train_once(job) -> tuple:
         acc = float(solver.val_acc_history[-1])
     except FloatingPointError:  # NonFiniteLossError: the run diverged
         acc = float("nan")
-    return job, acc, time.perf_counter() - t
+    seconds = time.perf_counter() - t
+    print(f"train {job}: {100 * acc:.2f}% ({seconds:.0f} s)", file=sys.stderr, flush=True)
+    return job, acc, seconds
 
 
 def sweep(job) -> tuple:
-    """The range test on the run's model and data: ``job = (model, opt)``."""
-    model, opt = job
-    r = lr_range_test(_solver(model, opt, 1e-3))
+    """The range test on the run's model and data: ``job = (model, opt, seed)``."""
+    model, opt, seed = job
+    r = lr_range_test(_solver(model, opt, 1e-3, seed))
+    print(f"sweep {job}: {r.message}", file=sys.stderr, flush=True)
     return job, {"lrs": r.lrs.tolist(), "losses": r.losses.tolist(), "message": r.message}
 
 
@@ -142,20 +147,42 @@ def candidates() -> dict:
 
 
 def main() -> None:
+    """Run everything and write the results files."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default=",".join(CONFIGS), help="configs, comma separated")
     p.add_argument("--jobs", type=int, default=1, help="processes (results do not change)")
+    p.add_argument("--reuse", default=None, metavar="JSON",
+                   help="take the accuracy of each (config, lr) already in this results file "
+                   "instead of training again (the runs are deterministic)")  # fmt: skip
     p.add_argument("--json", default=str(HERE / "lr_find_rules.json"))
     p.add_argument("--md", default=str(HERE / "LR_FIND.md"))
     args = p.parse_args()
     configs = [tuple(c.split("-", 1)) for c in args.only.split(",")]
     started, load0 = time.time(), os.getloadavg()
+    known, reused = {}, 0
+    if args.reuse:
+        for name, c in json.load(open(args.reuse))["configs"].items():
+            m, o = name.split("-", 1)
+            for table in ("grid", "measured"):
+                for k, acc in c[table].items():
+                    known[(m, o, k)] = acc
 
-    sweeps = dict(_map(sweep, configs, args.jobs))
+    def train_all(jobs):
+        nonlocal reused
+        todo = [j for j in jobs if (j[0], j[1], _key(j[2])) not in known]
+        reused += len(jobs) - len(todo)
+        for (m, o, lr), acc, _s in _map(train_once, todo, args.jobs):
+            known[(m, o, _key(lr))] = acc
+        return {j: known[(j[0], j[1], _key(j[2]))] for j in jobs}
+
+    jobs = [(m, o, seed) for (m, o) in configs for seed in SWEEP_SEEDS]
+    sweeps = {}
+    for (m, o, seed), sw in _map(sweep, jobs, args.jobs):
+        sweeps.setdefault((m, o), {})[seed] = sw
     grids = {c: {} for c in configs}
     todo = [(m, o, 10 ** (k / 4)) for (m, o) in configs for k in GRIDS[(m, o)]]
     for _ in range(5):  # widen the grid while its best lr is at an end
-        for (m, o, lr), acc, _s in _map(train_once, todo, args.jobs):
+        for (m, o, lr), acc in train_all(todo).items():
             grids[(m, o)][_key(lr)] = acc
         todo = []
         for c, grid in grids.items():
@@ -168,18 +195,24 @@ def main() -> None:
         if not todo:
             break
 
-    suggested = {c: {r: suggest(sweeps[c], RULES[r]) for r in RULES} for c in configs}
-    todo = sorted({(*c, lr) for c in configs for lr in suggested[c].values() if lr})
+    # Every rule on the seed-0 sweep; the default rule also on the other seeds' sweeps.
+    suggested = {
+        c: {r: [suggest(sweeps[c][s], RULES[r]) for s in
+                (SWEEP_SEEDS if r == DEFAULT_RULE else SWEEP_SEEDS[:1])] for r in RULES}
+        for c in configs
+    }  # fmt: skip
+    todo = sorted({(*c, lr) for c in configs for lrs in suggested[c].values() for lr in lrs if lr})
     measured = {c: {} for c in configs}
-    for (m, o, lr), acc, _s in _map(train_once, todo, args.jobs):
+    for (m, o, lr), acc in train_all(todo).items():
         measured[(m, o)][_key(lr)] = acc
     screening = {}
     for name, rule in candidates().items():
         rows = []
         for c in configs:
-            lr = suggest(sweeps[c], rule)
             best = _grid_best(grids[c])[1]
-            rows.append((lr, None if lr is None else best - interpolate(grids[c], lr)))
+            for seed in SWEEP_SEEDS:
+                lr = suggest(sweeps[c][seed], rule)
+                rows.append((lr, None if lr is None else best - interpolate(grids[c], lr)))
         screening[name] = rows
 
     results = {
@@ -188,11 +221,12 @@ def main() -> None:
         "load_average_start": load0,
         "load_average_end": os.getloadavg(),
         "wall_seconds": round(time.time() - started),
+        "reused_runs": reused,
         "default_rule": DEFAULT_RULE,
         "configs": {
             f"{m}-{o}": {
                 "budget_steps": MODELS[m]["steps"],
-                "sweep": sweeps[(m, o)],
+                "sweeps": {str(s): sw for s, sw in sweeps[(m, o)].items()},
                 "grid": grids[(m, o)],
                 "suggested": suggested[(m, o)],
                 "measured": measured[(m, o)],
@@ -207,79 +241,108 @@ def main() -> None:
 
 
 def suggest(sw: dict, rule: Rule) -> float | None:
+    """``rule``'s suggestion on one range test's recorded losses."""
     from numnet.babysit.lr_find import suggest_lr
 
     return suggest_lr(sw["lrs"], sw["losses"], rule)
 
 
+def _cell(c: dict, rule: str, i: int, best: float) -> str:
+    lr = c["suggested"][rule][i]
+    if lr is None:
+        return "none"
+    acc = c["measured"][_key(lr)]
+    return f"{lr:.2g}: {100 * acc:.2f}% ({100 * (best - acc):+.2f})"
+
+
 def report(res: dict, configs) -> str:
-    """RESULTS markdown: the measured table, then the screening."""
+    """The results as markdown: the measured tables, the grids, then the screening."""
+    names = [f"{m} {o}" for m, o in configs]
     lines = [
         "# lr-find suggestion rules vs a quarter-decade grid",
         "",
         "Written by `.venv/bin/python benchmarks/lr_find_rules.py`; do not edit by hand.",
-        f"Fashion-MNIST, validation accuracy (5,000 images) after a fixed budget, seed {SEED}.",
+        "Fashion-MNIST; score: validation accuracy (5,000 images) after a fixed budget; every "
+        f"training run uses seed {SEED}, the range tests seeds {', '.join(map(str, SWEEP_SEEDS))}.",
         "",
-        f"- date: {res['date']}; machine: {res['machine']}; wall time {res['wall_seconds']} s",
-        f"- load average (1, 5, 15 min) at start {list(res['load_average_start'])}, at end "
-        f"{list(res['load_average_end'])} (other work shared the machine; accuracies do not "
-        "depend on it)",
+        f"- date: {res['date']}; machine: {res['machine']}; wall time {res['wall_seconds']} s"
+        + (f" ({res['reused_runs']} runs' accuracies reused from an earlier results file of this "
+           "script, --reuse)" if res.get("reused_runs") else ""),
+        f"- load average (1, 5, 15 min) at start {[round(v, 2) for v in res['load_average_start']]}"
+        f", at end {[round(v, 2) for v in res['load_average_end']]} (other work shared the "
+        "machine; accuracies do not depend on it, wall times do)",
         "- budgets: "
         + "; ".join(
             f"{m}: {MODELS[m]['steps']} steps of batch {MODELS[m]['opts']['batch_size']} "
-            "(one epoch of a training subset), cosine schedule"
+            "(one epoch of a training subset), the recipe's cosine schedule over them"
             for m in MODELS
         ),
+        "- networks: fc = configs/fc.toml's (512-256, batchnorm, dropout keep 0.8); convnet = "
+        "the default recipe's (conv32-conv64 + batchnorm, fc128); range tests with the "
+        "defaults (1e-7 to 10, 100 steps)",
         "",
-        "## Measured: accuracy at each rule's suggestion (trained), against the grid's best",
+        f"## The default rule ({DEFAULT_RULE}), one range test per seed, each suggestion trained",
+        "",
+        "Cells: suggested lr: accuracy (gap = grid best minus it, in points; target <= 1).",
         "",
         "| config | grid best lr | grid best acc | "
-        + " | ".join(f"{r} lr / acc (gap)" for r in RULES)
-        + " |",
-        "|---|---|---|" + "---|" * len(RULES),
-    ]
-    for m, o in configs:
+        + " | ".join(f"range test seed {s}" for s in SWEEP_SEEDS) + " |",
+        "|---|---|---|" + "---|" * len(SWEEP_SEEDS),
+    ]  # fmt: skip
+    for (m, o), name in zip(configs, names):
         c = res["configs"][f"{m}-{o}"]
         blr, bacc = _grid_best(c["grid"])
-        cells = []
-        for r in RULES:
-            lr = c["suggested"][r]
-            if lr is None:
-                cells.append("none")
-                continue
-            acc = c["measured"][_key(lr)]
-            cells.append(f"{lr:.2g} / {100 * acc:.2f}% ({100 * (bacc - acc):+.2f})")
-        lines.append(f"| {m} {o} | {blr:.2g} | {100 * bacc:.2f}% | " + " | ".join(cells) + " |")
-    lines += ["", "Gap: grid best minus the rule's accuracy, in points (target: <= 1).", ""]
-    lines += ["## Grid (val accuracy %, by lr)", ""]
-    for m, o in configs:
-        c = res["configs"][f"{m}-{o}"]
-        row = ", ".join(
-            f"{float(k):.2g}: {100 * v:.1f}" for k, v in sorted(c["grid"].items(),
-                                                              key=lambda kv: float(kv[0]))
-        )  # fmt: skip
-        lines.append(f"- {m} {o}: {row}; sweep: {c['sweep']['message']}")
+        cells = [_cell(c, DEFAULT_RULE, i, bacc) for i in range(len(SWEEP_SEEDS))]
+        lines.append(f"| {name} | {blr:.2g} | {100 * bacc:.2f}% | " + " | ".join(cells) + " |")
+    others = [r for r in RULES if r != DEFAULT_RULE]
     lines += [
         "",
-        "## Screening (interpolated from the grid, not trained): worst gap over the configs",
+        "## The published rules (fastai's smoothing), range test seed 0, each trained",
         "",
-        "Each candidate's suggestion is scored by the grid's accuracy interpolated linearly in "
-        "log lr (nan: outside the grid). Sorted by the worst gap; the best 15.",
-        "",
-        "| candidate | worst gap | gaps (" + ", ".join(f"{m} {o}" for m, o in configs) + ") |",
-        "|---|---|---|",
+        "| config | " + " | ".join(others) + " |",
+        "|---|" + "---|" * len(others),
     ]
+    for (m, o), name in zip(configs, names):
+        c = res["configs"][f"{m}-{o}"]
+        bacc = _grid_best(c["grid"])[1]
+        lines.append(f"| {name} | " + " | ".join(_cell(c, r, 0, bacc) for r in others) + " |")
+    lines += ["", "## Grids (validation accuracy %, by lr) and the range tests", ""]
+    for (m, o), name in zip(configs, names):
+        c = res["configs"][f"{m}-{o}"]
+        grid = sorted(c["grid"].items(), key=lambda kv: float(kv[0]))
+        lines.append(f"- {name}: " + ", ".join(f"{float(k):.2g}: {100 * v:.1f}" for k, v in grid))
+        for seed, sw in c["sweeps"].items():
+            lines.append(f"  - range test seed {seed}: {sw['message']}")
 
     def worst(rows):
         gaps = [g for _, g in rows]
         return math.inf if any(g is None or math.isnan(g) for g in gaps) else max(gaps)
 
-    ranked = sorted(res["screening"].items(), key=lambda kv: worst(kv[1]))[:15]
-    for name, rows in ranked:
-        gaps = ", ".join(
-            "none" if g is None else f"{100 * g:.2f} @ {lr:.2g}" for lr, g in rows
-        )  # fmt: skip
-        lines.append(f"| {name} | {100 * worst(rows):.2f} | {gaps} |")
+    lines += [
+        "",
+        "## Screening (interpolated from the grid, not trained)",
+        "",
+        "How the default rule was chosen: each candidate (smoothing x point of the curve x "
+        "factor) reads every range test; its suggestion is scored by the grid's accuracy "
+        "interpolated linearly in log lr (outside the grid: no score). Sorted by the worst gap "
+        f"over {len(configs)} configs x {len(SWEEP_SEEDS)} range tests; the best 12, and the "
+        "published rules.",
+        "",
+        "| candidate | worst gap | median gap |",
+        "|---|---|---|",
+    ]
+    ranked = sorted(res["screening"].items(), key=lambda kv: worst(kv[1]))
+    published = {"ema-steepx1", "ema-valleyx1", "ema-minimumx0.1"}
+    for name, rows in ranked[:12] + [kv for kv in ranked[12:] if kv[0] in published]:
+        gaps = [g for _, g in rows if g is not None and not math.isnan(g)]
+        med = f"{100 * float(np.median(gaps)):.2f}" if gaps else "-"
+        lines.append(f"| {name} | {100 * worst(rows):.2f} | {med} |")
+    lines += [
+        "",
+        "Names: `centeredH` = mean of the 2H+1 points around each point, `ema` = fastai's "
+        "bias-corrected EMA (beta 0.98, lags); `kneeF` = first point where the smoothed loss "
+        "has only F of its drop (first value to minimum) left; `xK` = times K.",
+    ]
     return "\n".join(lines) + "\n"
 
 

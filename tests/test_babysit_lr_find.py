@@ -161,6 +161,15 @@ def test_rules_read_the_curve(curve, rule, expected):
     assert L.suggest_lr(LRS, curve, rule) == pytest.approx(expected, rel=0.13)  # one step: 12%
 
 
+def test_the_default_rule_doubles_the_lr_where_90_percent_of_the_drop_is_made():
+    """The drop is 2 / (1 + exp(-3 (x + 3))): 90% of it is made at x = -3 + ln(9) / 3."""
+    knee = 10 ** (-3 + np.log(9) / 3)
+    assert L.suggest_lr(LRS, CURVE) == pytest.approx(2 * knee, rel=0.13)
+    assert L.suggest_lr(LRS, CURVE, L.Rule("centered", "knee", fraction=0.5)) == pytest.approx(
+        1e-3, rel=0.13
+    )
+
+
 def test_valley_lies_in_the_middle_of_the_descent():
     lr = L.suggest_lr(LRS, CURVE, L.Rule("centered", "valley"))
     assert 1e-5 < lr < 1e-1
@@ -234,3 +243,14 @@ def test_command_refuses_a_used_out_dir_before_any_work(tiny_data, tmp_path, cap
     code, _, err = run_cli(capsys, "lr-find", *SMALL_NET, "--data-dir", tiny_data, "--out", out)
     assert_one_line_error(err, code, 1, "already exists and is not empty")
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_the_new_commands_parsers_load_no_numpy():
+    """``--threads`` must act before NumPy loads: building every parser must not load it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from numnet.cli.main import build_parser; build_parser(); "
+            "build_parser(suppress=True); print('numpy' in sys.modules)")  # fmt: skip
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.stdout.strip() == "False", res.stderr

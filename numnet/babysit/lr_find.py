@@ -221,17 +221,18 @@ def centered(losses, half: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo)
 
 
-def _steep(lrs, curve) -> int:
+def _steep(lrs, curve, rule) -> int:
     """Steepest descent of ``curve`` against log lr (Lightning's and fastai's ``steep``)."""
     return int(np.argmin(np.diff(curve) / np.diff(np.log10(lrs)))) + 1
 
 
-def _minimum(lrs, curve) -> int:
+def _minimum(lrs, curve, rule) -> int:
+    """The lowest point."""
     return int(np.argmin(curve))
 
 
-def _valley(lrs, curve) -> int:
-    """fastai's ``valley``: the longest descending run of the curve; 1/2 into its middle third."""
+def _valley(lrs, curve, rule) -> int:
+    """The ``valley`` of fastai: the longest descending run; 1/2 into its middle third."""
     n = len(curve)
     lds = [1] * n
     start = end = 0
@@ -246,18 +247,19 @@ def _valley(lrs, curve) -> int:
     return min(n - 1, start + int(third) + int(third / 2))
 
 
-def _knee(fraction: float):
-    def knee(lrs, curve) -> int:
-        """First point where the curve has made ``1 - fraction`` of its drop to the minimum."""
-        low = int(np.argmin(curve))
-        target = curve[low] + fraction * (curve[0] - curve[low])
-        return int(np.argmax(curve[: low + 1] <= target))
+def _knee(lrs, curve, rule) -> int:
+    """The first point with only ``rule.fraction`` of the drop to the minimum left.
 
-    return knee
+    The drop runs from the curve's first value to its minimum; the knee is where the fast
+    descent ends.
+    """
+    low = int(np.argmin(curve))
+    target = curve[low] + rule.fraction * (curve[0] - curve[low])
+    return int(np.argmax(curve[: low + 1] <= target))
 
 
-#: Where a rule reads the curve: a function ``(lrs, curve) -> index``.
-POINTS = {"steep": _steep, "valley": _valley, "minimum": _minimum, "knee": _knee(0.1)}
+#: Where a rule reads the curve: ``(lrs, curve, rule) -> index``.
+POINTS = {"steep": _steep, "valley": _valley, "minimum": _minimum, "knee": _knee}
 
 
 @dataclass(frozen=True)
@@ -270,23 +272,26 @@ class Rule:
         point: a name in :data:`POINTS`.
         factor: the suggestion is the point's lr times this.
         half: half-width of the centered smoothing, in sweep steps.
+        fraction: for the ``knee``: the part of the drop still to go there.
     """
 
     smoothing: str
     point: str
     factor: float = 1.0
     half: int = 5
+    fraction: float = 0.1
 
     def curve(self, losses) -> np.ndarray:
         """The smoothed losses this rule reads, shape (T,)."""
         return ema(losses) if self.smoothing == "ema" else centered(losses, self.half)
 
 
-#: Named rules, the default first (the names are also ``numnet._names.LR_FIND_RULES``): numnet's
-#: own, chosen by measurement (see the module docstring), and the published ones on fastai's
-#: smoothing.
+#: Named rules, the default first (the names are also ``numnet._names.LR_FIND_RULES``):
+#: numnet's own, chosen by measurement (see the module docstring), and the published ones on
+#: fastai's smoothing. numnet's: smooth with an 11-point centred mean (no lag), find the knee,
+#: the first lr where the loss has made 90% of its drop to the minimum, and double it.
 RULES = {
-    "numnet": Rule("centered", "steep"),
+    "numnet": Rule("centered", "knee", 2.0),
     "steep": Rule("ema", "steep"),
     "valley": Rule("ema", "valley"),
     "minimum/10": Rule("ema", "minimum", 0.1),
@@ -332,12 +337,13 @@ def suggest_lr(lrs, losses, rule: str | Rule | None = None) -> float | None:
     above = np.nonzero(curve[low:] > curve[0])[0]
     if above.size:
         lrs, curve = lrs[: low + above[0]], curve[: low + above[0]]
-    return float(lrs[POINTS[rule.point](lrs, curve)] * rule.factor)
+    return float(lrs[POINTS[rule.point](lrs, curve, rule)] * rule.factor)
 
 
 def plot_lr_find(path, result: LRFindResult, rule: str | None = None, title: str | None = None):
-    """Loss against learning rate (log x axis): raw points faint, smoothed line bold, the
-    suggestion marked.
+    """Loss against learning rate on a log axis, the suggestion marked.
+
+    Raw points are drawn faint, the smoothed loss bold.
 
     Args:
         path: PNG file to write (atomically).

@@ -172,8 +172,10 @@ class _Run:
 
 
 def _train(model, X, y, steps: int, settings: dict) -> _Run:
-    """Full-batch training of a no-reg, no-dropout copy of ``model``, at most ``steps`` steps,
-    stopping at 100% training accuracy."""
+    """Full-batch training of a no-reg, no-dropout copy of ``model``.
+
+    It takes at most ``steps`` steps and stops at 100% training accuracy.
+    """
     from numnet.callbacks import NonFiniteLossError
     from numnet.solver import Solver
 
@@ -226,7 +228,8 @@ def check_overfit(model, X, y, steps: int = OVERFIT_STEPS, **settings) -> CheckR
 
     Args:
         model: the configured model (a no-reg, no-dropout copy is trained).
-        X: (N, ...) the tiny subset. y: (N,) its labels.
+        X: (N, ...) the tiny subset.
+        y: (N,) its labels.
         steps: the most steps allowed.
         **settings: ``update_rule``, ``optim_config``, ``seed``, ``grad_clip`` of the Solver.
     """
@@ -237,10 +240,13 @@ def check_input_baseline(model, X, y, steps: int, real_losses=None, **settings) 
     """Training on all-zero inputs ends with a higher loss than on the real ones.
 
     Args:
-        model, X, y, settings: as :func:`check_overfit`.
+        model: the configured model (no-reg, no-dropout copies are trained).
+        X: (N, ...) the tiny subset (the baseline trains on zeros of its shape).
+        y: (N,) its labels.
         steps: steps of each run.
         real_losses: the losses of the real-input run if it was already made (the overfit
             check's), else it is trained here.
+        **settings: ``update_rule``, ``optim_config``, ``seed``, ``grad_clip`` of the Solver.
     """
     with _Clock() as clock:
         if real_losses is None:
@@ -264,7 +270,8 @@ def check_gradients(model, X, y, directions=GRAD_DIRECTIONS, tol=GRAD_TOL, seed=
 
     Args:
         model: the configured model (a float64 copy is checked).
-        X: (N, ...) a few examples. y: (N,) their labels.
+        X: (N, ...) a few examples.
+        y: (N,) their labels.
         directions: random unit directions per parameter array.
         tol: the largest relative error that passes.
         seed: seed of the directions and of the biases.

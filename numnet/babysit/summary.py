@@ -41,6 +41,7 @@ class ShapeError(ValueError):
     """A layer's input does not fit it; ``layer`` names the layer (``"pool3"``)."""
 
     def __init__(self, layer: str, message: str):
+        """Name ``layer`` and say what does not fit."""
         self.layer = layer
         super().__init__(f"{layer}: {message}")
 
