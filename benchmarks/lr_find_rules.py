@@ -135,14 +135,18 @@ def interpolate(grid: dict, lr: float) -> float:
 
 
 def candidates() -> dict:
-    """The screened family: smoothing x point x factor."""
+    """The screened family: smoothing x point (the knee at 4 fractions) x factor."""
     out = {}
-    smoothings = [("ema", 5), ("centered", 3), ("centered", 5), ("centered", 8)]
+    smoothings = [("ema", 5), ("centered", 2), ("centered", 3), ("centered", 5), ("centered", 8)]
+    points = [(p, 0.1) for p in POINTS if p != "knee"]
+    points += [("knee", f) for f in (0.05, 0.1, 0.2, 0.3)]
     for sm, half in smoothings:
-        for point in POINTS:
-            for factor in (1.0, 0.5, 1 / 3, 0.1):
-                name = f"{sm}{'' if sm == 'ema' else half}-{point}x{factor:.2g}"
-                out[name] = Rule(sm, point, factor, half)
+        for point, frac in points:
+            for factor in (2.0, 1.0, 0.5, 1 / 3, 0.2, 0.1):
+                name = f"{sm}{'' if sm == 'ema' else half}-{point}"
+                if point == "knee":
+                    name += f"{frac:g}"
+                out[f"{name}x{factor:.2g}"] = Rule(sm, point, factor, half, frac)
     return out
 
 
@@ -332,7 +336,7 @@ def report(res: dict, configs) -> str:
         "|---|---|---|",
     ]
     ranked = sorted(res["screening"].items(), key=lambda kv: worst(kv[1]))
-    published = {"ema-steepx1", "ema-valleyx1", "ema-minimumx0.1"}
+    published = {"ema-steepx1", "ema-valleyx1", "ema-minimumx0.1", "centered5-knee0.1x2"}
     for name, rows in ranked[:12] + [kv for kv in ranked[12:] if kv[0] in published]:
         gaps = [g for _, g in rows if g is not None and not math.isnan(g)]
         med = f"{100 * float(np.median(gaps)):.2f}" if gaps else "-"

@@ -7,11 +7,12 @@ params; the model itself, its Generator and NumPy's global random state are left
   [2.07, 4.61] for 10 classes. Below ln(C) at initialisation means the scores already know the
   labels (a leak, or a loss that is not a mean). Above it, label-independent scores of standard
   deviation s add about s^2/2, and Kaiming init on every layer, the output layer included,
-  starts with s of 1 to 2. Measured on 100 Fashion-MNIST images, 20 seeds each: the default
-  ConvNet 2.48-2.95, with group norm 2.40-3.45, without normalisation 2.63-6.36 (median 4.02; 4
-  of 20 above the band); FullyConnectedNet 512-256 2.43-3.12, without normalisation 2.64-3.62;
-  ThreeLayerConvNet 2.75-4.43; Xavier ThreeLayerConvNet 2.27-2.42; gaussian 1.0-std weights 9
-  and far more. A gaussian 1e-2 init passes this check while its deep activations vanish, so
+  starts with s of 1 to 2. Measured on 100 Fashion-MNIST images, 20 seeds each
+  (``benchmarks/sanity_checks.py``, ``benchmarks/SANITY.md``): the default ConvNet 2.48-2.95,
+  with group norm 2.40-3.45, without normalisation 2.63-6.36 (median 4.02; 4 of 20 above the
+  band); FullyConnectedNet 512-256 2.43-3.12, without normalisation 2.64-3.62;
+  ThreeLayerConvNet 2.75-4.43; with gaussian 1.0-std weights FullyConnectedNet gives over 5,000.
+  A gaussian 1e-2 init passes this check while its deep activations vanish, so
   this check alone says little about the init: look at the activations (``numnet inspect
   init``, ``numnet train --monitor``).
 - **regularisation raises the loss**: the loss with L2 ``reg`` on (the model's, or ``REG_ON``
