@@ -41,8 +41,13 @@ NORMALIZATIONS = FC_NORMALIZATIONS
 
 
 def check_X(X, dtype, input_dim) -> np.ndarray:
-    """``X`` as an array of ``dtype`` (no copy when it already is one), ``(N, *)`` with
-    ``prod(*) == input_dim``."""
+    """``X`` as an array of ``dtype``, checked to be ``(N, *)`` with ``prod(*) == input_dim``.
+
+    No copy is made when ``X`` already is such an array.
+
+    Raises:
+        ValueError: ``X`` has fewer than 2 dimensions or the wrong number of features per row.
+    """
     X = get_array_module(X).asarray(X, dtype=dtype)
     if X.ndim < 2 or int(np.prod(X.shape[1:])) != input_dim:
         raise ValueError(
