@@ -60,7 +60,7 @@ class SolverPersistence:
                 Everything is checked first: nothing has changed then.
         """
         self._epoch_order = _solver_state.load_state_dict(self, state)
-        self._last_step_params = None  # the model holds the last step's params now
+        self._last_step_params = None  # the loaded params are the last step's: nothing to keep
 
     @classmethod
     def from_state_dict(cls, state: Mapping, data, model=None, **overrides) -> Solver:

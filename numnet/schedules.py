@@ -7,7 +7,7 @@ parameter's ``learning_rate`` to ``base_lr * factor`` before each step, where ``
 schedule serves per-parameter learning rates and the rate itself stays in ``optim_config``.
 
 The course's ``lr_decay`` (multiply each ``learning_rate`` by ``lr_decay`` at every epoch end)
-is still the Solver's ``lr_decay`` keyword; ``ExponentialDecay`` is the same rule as a schedule.
+is the Solver's ``lr_decay`` keyword; ``ExponentialDecay`` is the same rule as a schedule.
 
 Every schedule has ``get_config()`` (JSON-able, stored in checkpoints) and ``from_config`` /
 ``schedule_from_config`` rebuild it. Names: ``"constant"``, ``"exponential"``, ``"step"``,

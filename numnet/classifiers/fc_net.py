@@ -12,8 +12,8 @@ Randomness (course first, numnet beside it):
 * ``rng=<int or np.random.Generator>`` (both models): numnet's own randomness. The Generator
   (kept as ``model.rng``) draws the weights and, in ``FullyConnectedNet``, through
   ``dropout_param['rng']`` a fresh dropout mask on every call; the global state is never touched.
-* ``FullyConnectedNet(seed=<int>)``: the course's meaning, kept for its notebooks.
-  Weights still come from the global state, and ``dropout_param['seed'] = seed`` makes every
+* ``FullyConnectedNet(seed=<int>)``: the course's meaning, which its notebooks rely on.
+  Weights come from the global state, and ``dropout_param['seed'] = seed`` makes every
   dropout call re-seed the global state, i.e. the *same* mask on every call. That is what the
   notebooks' gradient checks need; it is not what training wants. ``seed`` and ``rng`` cannot be
   combined.
