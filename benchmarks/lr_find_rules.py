@@ -41,7 +41,8 @@ sys.path.insert(0, str(HERE.parent))
 import numpy as np  # noqa: E402
 
 from numnet._atomic import atomic_write_text  # noqa: E402
-from numnet.babysit.lr_find import DEFAULT_RULE, POINTS, RULES, Rule, lr_range_test  # noqa: E402
+from numnet.babysit.lr_find import lr_range_test  # noqa: E402
+from numnet.babysit.lr_rules import DEFAULT_RULE, POINTS, RULES, Rule  # noqa: E402
 from numnet.cli import config as C  # noqa: E402
 from numnet.cli import setup  # noqa: E402
 from numnet.solver import Solver  # noqa: E402
@@ -246,7 +247,7 @@ def main() -> None:
 
 def suggest(sw: dict, rule: Rule) -> float | None:
     """``rule``'s suggestion on one range test's recorded losses."""
-    from numnet.babysit.lr_find import suggest_lr
+    from numnet.babysit.lr_rules import suggest_lr
 
     return suggest_lr(sw["lrs"], sw["losses"], rule)
 

@@ -12,7 +12,7 @@ SMALL_NET = ["--filters", "4,8", "--hidden-dims", "16", "--num-val", "60", "--ba
 
 
 def assert_one_line_error(err: str, code: int, expected_code: int, *fragments: str) -> None:
-    """stderr is one ``numnet: error: ...`` line holding every fragment; the exit code fits."""
+    """Stderr is one ``numnet: error: ...`` line holding every fragment; the exit code fits."""
     lines = err.strip().splitlines()
     assert code == expected_code, err
     assert len(lines) == 1, err

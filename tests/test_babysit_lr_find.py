@@ -1,5 +1,8 @@
-"""``numnet.babysit.lr_find`` and ``numnet lr-find``: the sweep leaves every state as it was (a
-later ``train()`` is bit-identical), nan ends the sweep, the rules read the curve as stated."""
+"""The learning-rate range test (``numnet.babysit.lr_find``, ``numnet lr-find``).
+
+The sweep leaves every state as it was (a later ``train()`` is bit-identical), nan ends the
+sweep, and the rules read the curve as stated.
+"""
 
 import json
 
@@ -11,6 +14,7 @@ from _train_testlib import Linear, linear_data, make_data
 
 from numnet import _names, _random, _state
 from numnet.babysit import lr_find as L
+from numnet.babysit import lr_rules as R
 from numnet.classifiers import ConvNet, FullyConnectedNet
 from numnet.cli import lr_find as cli_lr_find
 from numnet.data import Augment, AugmentedImages
@@ -106,7 +110,7 @@ def test_lrs_grow_geometrically_from_min_to_max():
     r = L.lr_range_test(solver, min_lr=1e-4, max_lr=1e-1, num_steps=13, diverge=1e9)
     assert r.stop_reason == "completed" and len(r.lrs) == 13
     np.testing.assert_allclose(r.lrs, 1e-4 * 10 ** (np.arange(13) / 4), rtol=1e-12)
-    np.testing.assert_allclose(r.smoothed, L.ema(r.losses), rtol=1e-12)
+    np.testing.assert_allclose(r.smoothed, R.ema(r.losses), rtol=1e-12)
 
 
 def test_nan_ends_the_sweep_not_the_program():
@@ -153,38 +157,38 @@ CURVE = 2.3 - 2.0 / (1.0 + np.exp(-3.0 * (X + 3.0))) + np.where(X > -1.0, 3.0 * 
 
 @pytest.mark.parametrize(
     ("curve", "rule", "expected"),
-    [(CURVE, L.Rule("centered", "steep"), 1e-3),
-     (CURVE, L.Rule("centered", "steep", 0.5), 5e-4),
-     (1.0 + (X + 1.0) ** 2, L.Rule("centered", "minimum", 0.1), 1e-2)],
+    [(CURVE, R.Rule("centered", "steep"), 1e-3),
+     (CURVE, R.Rule("centered", "steep", 0.5), 5e-4),
+     (1.0 + (X + 1.0) ** 2, R.Rule("centered", "minimum", 0.1), 1e-2)],
 )  # fmt: skip
 def test_rules_read_the_curve(curve, rule, expected):
-    assert L.suggest_lr(LRS, curve, rule) == pytest.approx(expected, rel=0.13)  # one step: 12%
+    assert R.suggest_lr(LRS, curve, rule) == pytest.approx(expected, rel=0.13)  # one step: 12%
 
 
 def test_the_default_rule_doubles_the_lr_where_90_percent_of_the_drop_is_made():
     """The drop is 2 / (1 + exp(-3 (x + 3))): 90% of it is made at x = -3 + ln(9) / 3."""
     knee = 10 ** (-3 + np.log(9) / 3)
-    assert L.suggest_lr(LRS, CURVE) == pytest.approx(2 * knee, rel=0.13)
-    assert L.suggest_lr(LRS, CURVE, L.Rule("centered", "knee", fraction=0.5)) == pytest.approx(
+    assert R.suggest_lr(LRS, CURVE) == pytest.approx(2 * knee, rel=0.13)
+    assert R.suggest_lr(LRS, CURVE, R.Rule("centered", "knee", fraction=0.5)) == pytest.approx(
         1e-3, rel=0.13
     )
 
 
 def test_valley_lies_in_the_middle_of_the_descent():
-    lr = L.suggest_lr(LRS, CURVE, L.Rule("centered", "valley"))
+    lr = R.suggest_lr(LRS, CURVE, R.Rule("centered", "valley"))
     assert 1e-5 < lr < 1e-1
 
 
 def test_the_lagging_ema_moves_the_steep_point_right():
-    assert L.suggest_lr(LRS, CURVE, "steep") > 2e-3
+    assert R.suggest_lr(LRS, CURVE, "steep") > 2e-3
 
 
 def test_curve_ends_at_the_first_non_finite_loss():
     bad = CURVE.copy()
     bad[100:] = np.nan
-    assert L.suggest_lr(LRS, bad, "minimum/10") == pytest.approx(LRS[99] / 10)
-    assert L.suggest_lr(LRS[:2], CURVE[:2]) is None
-    assert L.suggest_lr(LRS, np.full(141, np.inf)) is None
+    assert R.suggest_lr(LRS, bad, "minimum/10") == pytest.approx(LRS[99] / 10)
+    assert R.suggest_lr(LRS[:2], CURVE[:2]) is None
+    assert R.suggest_lr(LRS, np.full(141, np.inf)) is None
 
 
 @pytest.mark.parametrize(
@@ -193,11 +197,11 @@ def test_curve_ends_at_the_first_non_finite_loss():
 )  # fmt: skip
 def test_suggest_lr_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
-        L.suggest_lr(*args)
+        R.suggest_lr(*args)
 
 
 def test_names_and_defaults_the_command_shows_are_the_librarys():
-    assert tuple(L.RULES) == _names.LR_FIND_RULES and L.DEFAULT_RULE == _names.LR_FIND_RULES[0]
+    assert tuple(R.RULES) == _names.LR_FIND_RULES and R.DEFAULT_RULE == _names.LR_FIND_RULES[0]
     assert (cli_lr_find.MIN_LR, cli_lr_find.MAX_LR, cli_lr_find.NUM_STEPS) == (
         L.MIN_LR, L.MAX_LR, L.NUM_STEPS)  # fmt: skip
 
@@ -213,7 +217,7 @@ def test_command_writes_png_csv_json_and_suggests(extra, tiny_data, tmp_path, ca
     rows = (out / "lr_find.csv").read_text().splitlines()
     assert rows[0] == "step,lr,loss,smoothed" and 3 <= len(rows) <= 31
     info = json.loads((out / "lr_find.json").read_text())
-    assert info["rule"] == "numnet" and set(info["suggestions"]) == set(L.RULES)
+    assert info["rule"] == "numnet" and set(info["suggestions"]) == set(R.RULES)
     lr = info["suggested_lr"]
     assert lr is None or f"suggested: --lr {lr:.3g}" in stdout
     assert info["sweep"]["steps"] == len(rows) - 1

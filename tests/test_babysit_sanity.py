@@ -1,6 +1,8 @@
-"""``numnet.babysit.sanity`` and ``numnet sanity``: a sane model passes every check; a broken
-backward fails the gradient check, a model that cannot learn fails the overfit check, and each
-other check fails on the fault it is there for."""
+"""Sanity checks before a run (``numnet.babysit.sanity``, ``numnet sanity``).
+
+A sane model passes every check; a broken backward fails the gradient check, a model that cannot
+learn fails the overfit check, and each other check fails on the fault it is there for.
+"""
 
 import numpy as np
 import pytest

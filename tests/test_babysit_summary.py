@@ -1,5 +1,8 @@
-"""``numnet.babysit.summary`` and ``numnet summary``: shapes equal the real forward's, FLOPs by
-the formula, params by the model, and a config that does not fit names its layer."""
+"""Model summaries (``numnet.babysit.summary``, ``numnet summary``).
+
+Shapes equal the real forward's, FLOPs follow the formula, params the model's, and a config that
+does not fit names its layer.
+"""
 
 import math
 

@@ -74,7 +74,8 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
     """Run the range test, write the files, print the suggestion; exit code 0."""
     import time
 
-    from numnet.babysit.lr_find import RULES, lr_range_test, plot_lr_find
+    from numnet.babysit.lr_find import lr_range_test, plot_lr_find
+    from numnet.babysit.lr_rules import RULES
     from numnet.cli import rundir, setup
     from numnet.cli.errors import UsageError, one_line
     from numnet.solver import Solver
