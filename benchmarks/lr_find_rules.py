@@ -240,7 +240,9 @@ def main() -> None:
         },
         "screening": {n: [[lr, gap] for lr, gap in rows] for n, rows in screening.items()},
     }
-    atomic_write_text(args.json, json.dumps(results, indent=1) + "\n")
+    # The screening is recomputed from the sweeps and grids; only the markdown keeps it.
+    stored = {k: v for k, v in results.items() if k != "screening"}
+    atomic_write_text(args.json, json.dumps(stored, indent=1) + "\n")
     atomic_write_text(args.md, report(results, configs))
     print(report(results, configs))
 
