@@ -32,6 +32,7 @@ HANDLERS = {
     "plot": "numnet.cli.plot:run",
     "gradcheck": "numnet.cli.gradcheck:run",
     "data": "numnet.cli.data:run",
+    "search": "numnet.cli.search:run",
 }
 
 
@@ -63,8 +64,11 @@ def _argtype(opt: C.Option):
     return conv
 
 
-def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> None:
-    """The ``numnet train`` flags; ``suppress``: no defaults (to learn which flags were given)."""
+def add_train_options(
+    p: argparse.ArgumentParser, suppress: bool = False, run_options: bool = True
+) -> None:
+    """The ``numnet train`` flags; ``suppress``: no defaults (to learn which flags were given);
+    ``run_options``: also --config, --out and --resume."""
     groups = {}
     for opt in C.OPTIONS:
         g = groups.get(opt.group)
@@ -90,6 +94,8 @@ def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> Non
             "--" + old.replace("_", "-"), type=_argtype(opt), default=argparse.SUPPRESS,
             help=argparse.SUPPRESS,
         )  # fmt: skip
+    if not run_options:
+        return
     run = p.add_argument_group("run options")
     run.add_argument(
         "--config",
@@ -204,6 +210,11 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         help="run only the checks whose name contains TEXT (default: all)",
     )
 
+    from numnet.cli import search
+
+    s = cmd("search", search.HELP, search.DESCRIPTION)
+    search.add_arguments(s, add_train_options, suppress)
+
     d = cmd("data", "list the data sets and where they were found, or fetch one")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     dl = dsub.add_parser("list", help="where each data set was found", formatter_class=_Formatter)
@@ -245,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         if args.command == "data" and args.data_command is None:
             raise UsageError("numnet data needs an action: list or fetch (see: numnet data --help)")
-        explicit = explicit_train_options(argv) if args.command == "train" else {}
+        explicit = explicit_train_options(argv) if args.command in ("train", "search") else {}
         threads = getattr(args, "threads", None)
         if args.command == "train" and "threads" not in explicit and args.resume:
             threads = _saved_threads(args.resume)

@@ -58,6 +58,24 @@ def lr_schedule(cfg, iterations_per_epoch: int):
     return base
 
 
+def solver_kwargs(cfg, data) -> dict:
+    """The Solver settings of a new run for the options ``cfg`` (callbacks and checkpoints
+    aside); ``numnet search`` trains its trials with the same."""
+    ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
+    return dict(
+        update_rule=cfg["optimizer"],
+        optim_config=optim_config(cfg),
+        batch_size=cfg["batch_size"],
+        num_epochs=cfg["epochs"],
+        num_train_samples=TRAIN_ACC_SAMPLES,
+        verbose=False,
+        seed=cfg["seed"],
+        shuffle=True,
+        lr_schedule=lr_schedule(cfg, ipe),
+        grad_clip=cfg["grad_clip"],
+    )
+
+
 def _callbacks(cfg, data, recorder) -> list:
     ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
     # The recorder runs first, so the progress line can show its epoch row (whose mean loss
@@ -127,16 +145,7 @@ def _new(args, explicit) -> int:
         solver = Solver(
             model,
             data,
-            update_rule=cfg["optimizer"],
-            optim_config=optim_config(cfg),
-            batch_size=cfg["batch_size"],
-            num_epochs=cfg["epochs"],
-            num_train_samples=TRAIN_ACC_SAMPLES,
-            verbose=False,
-            seed=cfg["seed"],
-            shuffle=True,
-            lr_schedule=lr_schedule(cfg, ipe),
-            grad_clip=cfg["grad_clip"],
+            **solver_kwargs(cfg, data),
             callbacks=_callbacks(cfg, data, recorder),
             interrupt_checkpoint=str(out / rundir.LAST),
         )
