@@ -69,7 +69,7 @@ class Rows:
 
     def __getitem__(self, key):
         if isinstance(key, tuple):
-            return self[key[0]][(slice(None), *key[1:])]
+            return self.base[(self.rows[key[0]], *key[1:])]
         return self.base[self.rows[key]]
 
     def __array__(self, dtype=None, copy=None):
