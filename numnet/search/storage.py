@@ -134,17 +134,19 @@ def _first_line(e: BaseException) -> str:
 
 
 def fail_stale(study, storage) -> None:
-    """Fail the trials of workers that died: heartbeats (databases), dead processes (here).
+    """Fail the trials of workers that died: by heartbeat (databases), else by process (here).
 
     Args:
         study: the study.
         storage: the storage it was opened with (:func:`open_storage`).
     """
     optuna = require_optuna()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    fail_dead_workers(study, storage)
+    if getattr(storage, "heartbeat_interval", None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    else:
+        fail_dead_workers(study, storage)
 
 
 def fail_dead_workers(study, storage) -> list[int]:
