@@ -45,7 +45,7 @@ def start(folder: Path, *argv) -> subprocess.Popen:
     """``numnet search --space space.toml <TRIAL options> argv`` in ``folder``, in its own
     session (so a signal reaches it alone), output to folder/<pid>.out and .err."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = open(folder / f"log-{time.monotonic_ns()}.txt", "w")  # noqa: SIM115 (kept by Popen)
+    out = open(folder / f"log-{time.monotonic_ns()}.txt", "w")
     cmd = [sys.executable, "-m", "numnet", "search", "--space", "space.toml", *TRIAL, *argv]
     proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip

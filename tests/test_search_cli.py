@@ -53,9 +53,13 @@ def test_stages_write_every_file_and_best_toml_trains(space, tiny_data, tmp_path
     rows = read_csv(out / "trials.csv")
     assert [r["stage"] for r in rows] == ["fc-stage1"] * 6 + ["fc-stage2"] * 3
     for r in rows:
-        assert r["state"] in ("COMPLETE", "PRUNED") and float(r["lr"]) > 0 and float(r["seconds"]) >= 0
+        assert (
+            r["state"] in ("COMPLETE", "PRUNED") and float(r["lr"]) > 0 and float(r["seconds"]) >= 0
+        )
         assert len(r["val_acc"].split()) == int(r["epochs"])
-    assert {r["epochs"] for r in rows if r["stage"] == "fc-stage2" and r["state"] == "COMPLETE"} == {"2"}
+    assert {
+        r["epochs"] for r in rows if r["stage"] == "fc-stage2" and r["state"] == "COMPLETE"
+    } == {"2"}
     assert "fc-stage1: 6 trials" in stdout and "fc-stage2: 3 trials" in stdout
     assert "train it in full: numnet train --config" in stdout and "optuna-dashboard" in stdout
     # best.toml: the best stage-2 trial's options, with the full --epochs 3
@@ -123,7 +127,7 @@ def test_kfold_and_grid(space, tiny_data, tmp_path, capsys):
 def test_mistakes_are_one_line_errors_and_leave_nothing(space, tiny_data, tmp_path, capsys,
                                                          argv, message):  # fmt: skip
     out = tmp_path / "s"
-    code, stdout, err = search(capsys, tiny_data, "--space", space, "--out", out, *argv)
+    code, _, err = search(capsys, tiny_data, "--space", space, "--out", out, *argv)
     assert code != 0 and message in err, err
     assert err.startswith("numnet: error: ") and err.count("\n") == 1
     assert "secret" not in err

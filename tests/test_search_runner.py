@@ -47,8 +47,14 @@ def make_build(data, calls=None):
         model = FullyConnectedNet(
             [16], input_dim=12, num_classes=4, reg=params["reg"], dtype=np.float32, rng=0
         )
-        kwargs = dict(update_rule="sgd", optim_config={"learning_rate": params["lr"]},
-                      num_epochs=params.get("epochs", 3), batch_size=50, seed=0, shuffle=True)  # fmt: skip
+        kwargs = dict(
+            update_rule="sgd",
+            optim_config={"learning_rate": params["lr"]},
+            num_epochs=params.get("epochs", 3),
+            batch_size=50,
+            seed=0,
+            shuffle=True,
+        )
         return model, data, kwargs
 
     return build
@@ -205,3 +211,10 @@ def test_dead_local_workers_lose_their_trials(tmp_path):
     assert study.get_trials()[0].user_attrs["stop_reason"] == "worker died"
     assert fail_dead_workers(study, storage) == []
 
+
+def test_the_last_epoch_is_reported_but_never_pruned(data):
+    # With one epoch per trial the median pruner would otherwise stop the worse half of the
+    # trials at their only epoch, throwing their finished results away.
+    study = search(make_build(data), SPACE, stages=[Stage(10, epochs=1)], pruner="median")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 10
+    assert all(list(t.intermediate_values) == [1] for t in study.trials)

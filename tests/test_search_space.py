@@ -81,7 +81,10 @@ def _write(tmp_path, text):
         ("[batch_size]\nlow = 16.5\nhigh = 64\n", "low must be an integer, got 16.5"),
         ("[dropout_keep]\nlow = 0.5\nhigh = 1.5\n", "high 1.5 is not allowed: must be a keep"),
         ("[lr]\nlow = 1e-5\nhigh = 1.0\n[fixed]\nlrr = 3\n", "[fixed]: unknown option 'lrr'"),
-        ("[lr]\nlow = 1e-5\nhigh = 1.0\n[fixed]\nepochs = 0\n", "[fixed] epochs: must be a positive integer"),
+        (
+            "[lr]\nlow = 1e-5\nhigh = 1.0\n[fixed]\nepochs = 0\n",
+            "[fixed] epochs: must be a positive integer",
+        ),
         ("[lr]\nlow = 1e-5\nhigh = 1.0\n[search]\ntrial = 3\n", "unknown key 'trial'"),
         ("[lr]\nlow = 1e-5\nhigh = 1.0\n[[stage]]\nepochs = 1\n", "stage]] 1: missing trials"),
         ("[lr]\nlow = 1e-5\nhigh = 1.0\n[[stage]]\ntrials = 0\n", "trials must be an integer"),
@@ -97,7 +100,7 @@ def test_space_files_are_checked_against_the_train_options(tmp_path, text, messa
 
 
 def test_a_missing_space_file_is_named(tmp_path):
-    with pytest.raises(UsageError, match="space file .*nope.toml not found"):
+    with pytest.raises(UsageError, match=r"space file .*nope\.toml not found"):
         parse_space_file(tmp_path / "nope.toml")
 
 

@@ -250,7 +250,8 @@ def _stages(args, setup, storage, deadline) -> int:
         done = len(finished_trials(study))
         from numnet.cli.search_setup import describe_space
 
-        print(f"{study.study_name}: {done}/{stage.trials} trials of {stage.epochs} epochs over "
+        epochs = f"{stage.epochs} epoch" + ("" if stage.epochs == 1 else "s")
+        print(f"{study.study_name}: {done}/{stage.trials} trials of {epochs} over "
               f"{describe_space(space)}")  # fmt: skip
         if done < stage.trials:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -219,7 +219,11 @@ def describe_space(space: Mapping) -> str:
     return ", ".join(parts)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def describe_plan(plan) -> str:
-    stages = " then ".join(f"{s.trials} trials x {s.epochs} epochs" for s in plan.stages)
+    stages = " then ".join(f"{s.trials} trials x {_n(s.epochs, 'epoch')}" for s in plan.stages)
     cv = f", {plan.cv}-fold" if plan.cv else ""
     return f"{stages}, {plan.sampler} sampler, {plan.pruner} pruner{cv}"

@@ -98,12 +98,21 @@ class TrialReporter:
         trial: the Optuna trial.
         step_offset: added to the epoch to make the step (``fold * epochs`` with k-fold).
         value: ``value(acc) -> reported value`` (the running mean with k-fold; default: acc).
+        last: this training ends the trial (with k-fold: the last fold), so its last epoch is
+            reported but not pruned.
     """
 
-    def __init__(self, trial, step_offset: int = 0, value: Callable[[float], float] | None = None):
+    def __init__(
+        self,
+        trial,
+        step_offset: int = 0,
+        value: Callable[[float], float] | None = None,
+        last: bool = True,
+    ):
         self.trial = trial
         self.step_offset = step_offset
         self.value = value or (lambda acc: acc)
+        self.last = last
         self.val_acc: list[float] = []
         self.pruned = False
 
@@ -113,6 +122,8 @@ class TrialReporter:
         acc = float(logs["val_acc"])
         self.val_acc.append(acc)
         self.trial.report(float(self.value(acc)), self.step_offset + int(logs["epoch"]))
+        if self.last and logs["epoch"] >= logs["num_epochs"]:
+            return  # the trial is over: pruning it now would only throw its result away
         if self.trial.should_prune():
             self.pruned = True
             solver.stop_training = True
@@ -231,7 +242,7 @@ def _folds(trial, build, params, epochs, k, seed, record):
         n_epochs = int(kwargs["num_epochs"])
         done = sum(best)
         reporter = TrialReporter(
-            trial, fold * n_epochs, lambda acc, d=done, f=fold: (d + acc) / (f + 1)
+            trial, fold * n_epochs, lambda acc, d=done, f=fold: (d + acc) / (f + 1), fold == k - 1
         )
         histories.append(reporter.val_acc)
         try:
