@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -244,7 +245,7 @@ def _stages(args, setup, storage, deadline) -> int:
     plan = setup.plan
     for i, stage in enumerate(plan.stages):
         try:
-            study, space = open_stage(storage, plan, i)
+            study, space = open_stage(storage, plan, i, worker=_sampler_stream(0, args.storage))
         except ValueError as e:
             raise CLIError(one_line(e)) from None
         done = len(finished_trials(study))
@@ -256,7 +257,7 @@ def _stages(args, setup, storage, deadline) -> int:
         if done < stage.trials:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if args.workers == 1:
-                _run_here(setup, storage, study, space, stage, left, worker=0)
+                _run_here(setup, storage, study, space, stage, left)
             else:
                 code = _run_workers(args, setup, i, left)
                 if code:
@@ -271,7 +272,16 @@ def _stages(args, setup, storage, deadline) -> int:
     return 0
 
 
-def _run_here(setup, storage, study, space, stage, timeout, worker: int, prefix: str = ""):
+def _sampler_stream(index: int, url: str | None) -> int:
+    """The sampler stream of worker ``index``. Processes on other machines may join a database
+    storage at the same moment, so there it also depends on this process (a journal file's
+    workers all start here, numbered, and a lone search stays reproducible)."""
+    if url is None:
+        return index
+    return index + 100 * zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
+
+
+def _run_here(setup, storage, study, space, stage, timeout, prefix: str = ""):
     from numnet.cli.search_report import trial_line
     from numnet.search import make_objective, run_trials
     from numnet.search.runner import admit_within
@@ -291,8 +301,6 @@ def _run_here(setup, storage, study, space, stage, timeout, worker: int, prefix:
     except CLIError:
         raise
     except Exception as e:  # a trial's own error (an impossible combination of options)
-        if isinstance(e, KeyboardInterrupt):
-            raise
         raise CLIError(f"a trial failed, so the search stops: {one_line(e)}") from None
 
 
@@ -345,13 +353,11 @@ def _worker(args) -> int:
     storage_arg = os.environ.get(STORAGE_ENV) or setup.storage
     storage = _open(storage_arg, args)
     index, k = int(args.stage), int(args.worker_index)
-    # Workers on other machines may start at the same moment: a database storage mixes this
-    # process into the sampler's seed (a journal file's workers differ by their index alone).
-    worker = k if not is_url(storage_arg) else k + 100 * zlib.crc32(str(os.getpid()).encode())
+    worker = _sampler_stream(k, storage_arg if is_url(storage_arg) else None)
     try:
         study, space = open_stage(storage, setup.plan, index, worker=worker)
         _run_here(setup, storage, study, space, setup.plan.stages[index],
-                  args.timeout, worker, prefix=f"[w{k}] ")  # fmt: skip
+                  args.timeout, prefix=f"[w{k}] ")  # fmt: skip
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except ValueError as e:
