@@ -218,3 +218,25 @@ def test_the_last_epoch_is_reported_but_never_pruned(data):
     study = search(make_build(data), SPACE, stages=[Stage(10, epochs=1)], pruner="median")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 10
     assert all(list(t.intermediate_values) == [1] for t in study.trials)
+
+
+@pytest.mark.filterwarnings("ignore::numnet.search.RangeEdgeWarning")
+@pytest.mark.parametrize(
+    "sampler, pruner, classes",
+    [
+        ("random", "median", ("RandomSampler", "MedianPruner")),
+        ("tpe", "hyperband", ("TPESampler", "HyperbandPruner")),
+        ("grid", "none", ("GridSampler", "NopPruner")),
+    ],
+)
+def test_samplers_and_pruners_on_request(data, sampler, pruner, classes):
+    space = {
+        "lr": FloatRange(1e-3, 1e-1, log=True, steps=2),
+        "reg": FloatRange(1e-6, 1e-2, steps=2),
+    }
+    study = search(make_build(data), space, trials=4, sampler=sampler, pruner=pruner, seed=1)
+    assert (type(study.sampler).__name__, type(study.pruner).__name__) == classes
+    assert len(finished_trials(study)) == 4
+    if sampler == "grid":  # each grid point once
+        points = {(t.params["lr"], t.params["reg"]) for t in study.trials}
+        assert points == {(lr, reg) for lr in (1e-3, 1e-1) for reg in (1e-6, 1e-2)}
