@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -116,3 +117,26 @@ def test_a_killed_worker_loses_its_trial_to_the_heartbeat(postgres, tmp_path):
     retry = [t for t in done if t.system_attrs.get("failed_trial") == lost.number]
     assert len(retry) == 1 and retry[0].params == lost.params  # queued again, run once
     assert all(pid_of(t) == b.pid for t in done if t.datetime_start > lost.datetime_start)
+
+
+def test_workers_meeting_an_empty_database_all_open_it(postgres, tmp_path):
+    import psycopg
+
+    conninfo = postgres.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE empty_race")
+    url = postgres.rsplit("/", 1)[0] + "/empty_race"
+    # Four processes create Optuna's tables at the same instant: all but one collide inside
+    # the server ("duplicate key value violates unique constraint") and must try again.
+    start_at = time.time() + 3
+    code = (
+        "import sys, time\n"
+        "from numnet.search import open_storage\n"
+        f"time.sleep(max(0, {start_at} - time.time()))\n"
+        f"open_storage({url!r})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]  # fmt: skip
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors

@@ -16,6 +16,7 @@ once), the next time any worker looks.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,8 @@ __all__ = ["StorageError", "describe", "fail_dead_workers", "fail_stale", "open_
 
 #: Seconds between a running trial's heartbeats, and the default grace period (2 beats).
 HEARTBEAT = 30
+#: Tries to open a database storage whose tables other workers are creating at the same time.
+_CREATE_ATTEMPTS = 5
 #: The database drivers the extras install, per URL scheme, for the hint when one is missing.
 _DRIVER_HINTS = {"postgresql": "pip install 'numnet[search-pg]'"}
 
@@ -85,14 +88,27 @@ def open_storage(
                 raise StorageError(f"cannot open journal file {path}: {e.strerror or e}") from None
         shown = describe(storage)
         url = _parse_url(storage, shown)
+        from sqlalchemy.exc import IntegrityError, ProgrammingError
+
         try:
-            return RDBStorage(
-                str(storage),
-                heartbeat_interval=heartbeat,
-                grace_period=grace if grace is not None else 2 * heartbeat,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-                engine_kwargs={"pool_pre_ping": True},
-            )
+            for attempt in range(_CREATE_ATTEMPTS):
+                try:
+                    return RDBStorage(
+                        str(storage),
+                        heartbeat_interval=heartbeat,
+                        grace_period=grace if grace is not None else 2 * heartbeat,
+                        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                            max_retry=1
+                        ),
+                        engine_kwargs={"pool_pre_ping": True},
+                    )
+                except (IntegrityError, ProgrammingError):
+                    # Workers that meet an empty database at the same moment all create
+                    # Optuna's tables; all but one collide ("duplicate key", "already exists")
+                    # and find the tables made when they try again.
+                    if attempt == _CREATE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
         except ImportError:
             hint = _DRIVER_HINTS.get(url.get_backend_name())
             raise StorageError(
