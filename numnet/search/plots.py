@@ -74,8 +74,8 @@ def plot_params(path, rows: Sequence[TrialRow], space: Mapping[str, Param]) -> P
         if space[name].log:
             ax.set_xscale("log")
         ax.set_xlabel(name)
-        ax.set_ylabel("val accuracy (%)")
         ax.grid(alpha=0.3)
+    axes[0].set_ylabel("val accuracy (%)")
     if any(r.state == "COMPLETE" for r in pts):
         fig.colorbar(sc, ax=list(axes), label="epochs trained")
     axes[0].legend(loc="lower left", fontsize="small")
