@@ -240,3 +240,20 @@ def test_samplers_and_pruners_on_request(data, sampler, pruner, classes):
     if sampler == "grid":  # each grid point once
         points = {(t.params["lr"], t.params["reg"]) for t in study.trials}
         assert points == {(lr, reg) for lr in (1e-3, 1e-1) for reg in (1e-6, 1e-2)}
+
+
+def test_grid_workers_share_one_grid(data, tmp_path):
+    # Workers get different sampler streams, but the grid's order must be the same in every
+    # worker: each trial number stands for one grid point.
+    storage = open_storage(tmp_path / "journal.log")
+    space = {
+        "lr": FloatRange(1e-3, 1e-1, log=True, steps=3),
+        "reg": FloatRange(1e-6, 1e-2, steps=3),
+    }
+    plan = Plan("g", space, [Stage(9, 1)], sampler="grid", pruner="none").check()
+    workers = [open_stage(storage, plan, 0, worker=k)[0] for k in (1, 2, 3)]
+    objective = make_objective(make_build(data), space, epochs=1, admit=admit_within(9))
+    for k in range(9):  # the workers take turns
+        workers[k % 3].optimize(objective, n_trials=1)
+    points = [(t.params["lr"], t.params["reg"]) for t in workers[0].get_trials()]
+    assert len(set(points)) == 9

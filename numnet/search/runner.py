@@ -132,7 +132,9 @@ def _sampler(plan: Plan, space, entropy: list[int]):
         return optuna.samplers.RandomSampler(seed=seed)
     if plan.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
-    return optuna.samplers.GridSampler(grid_values(space), seed=seed)
+    # The grid sampler shuffles the grid with its seed and gives trial number i the i-th point:
+    # every worker must hold the same order, so its seed is the plan's alone.
+    return optuna.samplers.GridSampler(grid_values(space), seed=plan.seed)
 
 
 def _pruner(plan: Plan, stage: Stage):
