@@ -137,8 +137,10 @@ def main() -> None:
     if len(rows) == 2:
         gap = 100 * (rows[1][1]["best"] - rows[0][1]["best"])
         share = rows[0][1]["epochs"] / rows[1][1]["epochs"]
-        lines += ["", f"The search is {gap:+.2f} points from the grid's best (target: within "
-                  f"0.5) with {share:.2f} of its epochs (target: at most 1/3)."]  # fmt: skip
+        side = "below" if gap >= 0 else "above"
+        lines += ["", f"The search's best is {abs(gap):.2f} points {side} the grid's best "
+                  f"(target: at most 0.5 below) with {share:.2f} of its epochs (target: at most "
+                  "1/3)."]  # fmt: skip
     lines += [
         "",
         "Throughput, a small search (12 trials x 1 epoch, FC 100, 10,000 training images, no "
