@@ -56,6 +56,7 @@ def span(out: Path) -> float:
 
 
 def studies(out: Path):
+    """Every study in ``out``'s journal, by name."""
     import optuna
 
     from numnet.search import open_storage
@@ -93,6 +94,7 @@ def _fmt_params(p: dict) -> str:
 
 
 def main() -> None:
+    """Run the three measurements and write SEARCH.md."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-grid", action="store_true", help="only the search and throughput")
     ap.add_argument("--grid-workers", type=int, default=1, help="worker processes of the grid")

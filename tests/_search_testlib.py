@@ -42,8 +42,10 @@ def write_space(folder: Path) -> Path:
 
 
 def start(folder: Path, *argv) -> subprocess.Popen:
-    """``numnet search --space space.toml <TRIAL options> argv`` in ``folder``, in its own
-    session (so a signal reaches it alone), output to folder/<pid>.out and .err."""
+    """Start ``numnet search --space space.toml <TRIAL options> argv`` in ``folder``.
+
+    In its own session (so a signal reaches it alone); its output goes to ``proc.log``.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = open(folder / f"log-{time.monotonic_ns()}.txt", "w")
     cmd = [sys.executable, "-m", "numnet", "search", "--space", "space.toml", *TRIAL, *argv]

@@ -1,5 +1,7 @@
-"""Real ``numnet search`` processes on one machine: the journal file shared by two workers, and
-Ctrl-C followed by the same command, which continues without losing or repeating a trial."""
+"""Real ``numnet search`` processes on one machine: a journal file, two workers, Ctrl-C.
+
+The same command after Ctrl-C continues without losing or repeating a trial.
+"""
 
 import signal
 

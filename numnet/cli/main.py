@@ -67,8 +67,11 @@ def _argtype(opt: C.Option):
 def add_train_options(
     p: argparse.ArgumentParser, suppress: bool = False, run_options: bool = True
 ) -> None:
-    """The ``numnet train`` flags; ``suppress``: no defaults (to learn which flags were given);
-    ``run_options``: also --config, --out and --resume."""
+    """Add the ``numnet train`` flags to ``p``.
+
+    ``suppress``: no defaults (to learn which flags were given); ``run_options``: also
+    --config, --out and --resume.
+    """
     groups = {}
     for opt in C.OPTIONS:
         g = groups.get(opt.group)

@@ -273,9 +273,12 @@ def _stages(args, setup, storage, deadline) -> int:
 
 
 def _sampler_stream(index: int, url: str | None) -> int:
-    """The sampler stream of worker ``index``. Processes on other machines may join a database
-    storage at the same moment, so there it also depends on this process (a journal file's
-    workers all start here, numbered, and a lone search stays reproducible)."""
+    """The sampler stream of worker ``index``.
+
+    Processes on other machines may join a database storage at the same moment, so there it
+    also depends on this process (a journal file's workers all start here, numbered, and a lone
+    search stays reproducible).
+    """
     if url is None:
         return index
     return index + 100 * zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())

@@ -105,6 +105,7 @@ def marker(study: str, storage: str, plan: dict, fixed: dict, command: str) -> d
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically; a failure is a one-line CLIError."""
     try:
         atomic_write_text(path, text)
     except OSError as e:

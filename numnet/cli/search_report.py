@@ -1,5 +1,7 @@
-"""The files of a search directory, redrawn from the storage: trials.csv, leaderboard.txt,
-best.toml and the plots; and the one-line summaries the command prints per trial."""
+"""The files of a search directory, redrawn from the storage; the lines printed per trial.
+
+trials.csv, leaderboard.txt, best.toml and the plots come from the storage alone.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +33,10 @@ def load_stages(storage, plan):
 
 
 def write_outputs(out: Path, storage, plan, fixed: Mapping, storage_shown: str) -> str:
-    """Write every file of the search directory from the storage; return the text to print
-    (the leaderboard, the edge warnings, the best trial and how to rerun it)."""
+    """Write every file of the search directory from the storage; return the text to print.
+
+    The text: the leaderboard, the edge warnings, the best trial and how to rerun it.
+    """
     from numnet.search import plots
     from numnet.search.report import best_row, leaderboard, trial_rows, write_trials_csv
     from numnet.search.space import decode

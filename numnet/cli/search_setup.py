@@ -202,11 +202,13 @@ def from_marker(out: Path) -> Setup:
 
 
 def command_line(args) -> str:
+    """The command as typed (for messages that say how to continue)."""
     argv = getattr(args, "argv", sys.argv[1:])
     return "numnet " + " ".join(shlex.quote(str(a)) for a in argv)
 
 
 def describe_space(space: Mapping) -> str:
+    """One line: each parameter's range or choices."""
     from numnet.search import Choice
 
     parts = []
@@ -224,6 +226,7 @@ def _n(count: int, noun: str) -> str:
 
 
 def describe_plan(plan) -> str:
+    """One line: the stages, sampler, pruner and folds."""
     stages = " then ".join(f"{s.trials} trials x {_n(s.epochs, 'epoch')}" for s in plan.stages)
     cv = f", {plan.cv}-fold" if plan.cv else ""
     return f"{stages}, {plan.sampler} sampler, {plan.pruner} pruner{cv}"

@@ -188,8 +188,10 @@ def _toml_value(v) -> str:
 
 
 def best_toml(options: Mapping, header: list[str]) -> str:
-    """A ``numnet train --config`` file of ``options`` (None values left out), grouped as the
-    train options are, with ``header`` as comment lines."""
+    """A ``numnet train --config`` file of ``options`` (None values left out).
+
+    Grouped as the train options are, with ``header`` as comment lines.
+    """
     lines = [f"# {h}" for h in header]
     group = None
     for opt in C.OPTIONS:

@@ -1,5 +1,6 @@
-"""One ``numnet search`` trial is one ``numnet train`` run without its run directory: the same
-model, data split, update rule, schedule and seed, built from the trial's options.
+"""One ``numnet search`` trial is one ``numnet train`` run without its run directory.
+
+The same model, data split, update rule, schedule and seed, built from the trial's options.
 
 :class:`TrialBuilder` is the ``build(params) -> (model, data, solver_kwargs)`` of
 :mod:`numnet.search`. It loads the data set once per process and keeps each split it made.
@@ -34,17 +35,21 @@ class TrialBuilder:
         return self._dataset
 
     def options(self, params: Mapping) -> dict:
+        """A trial's complete train options."""
         return trial_options(self.fixed, params)
 
     def model(self, cfg: Mapping):
+        """The model ``numnet train`` builds for ``cfg``."""
         from numnet.data import get_spec
 
         spec = get_spec(cfg["data"])
         return models.build(models.model_kwargs(cfg, spec.image_shape, spec.num_classes))
 
     def data(self, cfg: Mapping):
-        """The split ``numnet train`` makes for ``cfg`` (kept per split setting), augmented as
-        it augments (a fresh view each call: augmentation keeps per-run state)."""
+        """The split ``numnet train`` makes for ``cfg`` (kept per split setting).
+
+        Augmented as it augments (a fresh view each call: augmentation keeps per-run state).
+        """
         key = (cfg["seed"], cfg["num_val"], cfg["num_train"], cfg["num_test"])
         if key not in self._splits:
             self._splits[key] = dataload.split(self.dataset(), cfg)
@@ -54,14 +59,17 @@ class TrialBuilder:
         return data
 
     def check(self, cfg: Mapping) -> None:
-        """Everything about ``cfg`` that can fail before training (model, schedule), raised as
-        a one-line UsageError; builds the model once."""
+        """Check everything about ``cfg`` that can fail before training (model, schedule).
+
+        Raises a one-line UsageError; builds the model once.
+        """
         from numnet.cli.train import lr_schedule
 
         self.model(cfg)
         lr_schedule(cfg, 1)
 
     def __call__(self, params: Mapping):
+        """``(model, data, solver_kwargs)`` of the trial with ``params``."""
         cfg = self.options(params)
         model = self.model(cfg)
         data = self.data(cfg)

@@ -59,8 +59,10 @@ def lr_schedule(cfg, iterations_per_epoch: int):
 
 
 def solver_kwargs(cfg, data) -> dict:
-    """The Solver settings of a new run for the options ``cfg`` (callbacks and checkpoints
-    aside); ``numnet search`` trains its trials with the same."""
+    """The Solver settings of a new run for the options ``cfg`` (callbacks, checkpoints aside).
+
+    ``numnet search`` trains its trials with the same.
+    """
     ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
     return dict(
         update_rule=cfg["optimizer"],

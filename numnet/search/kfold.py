@@ -81,8 +81,10 @@ class Rows:
 
 
 def fold_data(data, train_rows, val_rows) -> dict:
-    """A copy of ``data`` that trains on ``train_rows`` and validates on ``val_rows`` of its
-    training split (``data["X_train"]``, ``data["y_train"]``); other keys are kept.
+    """A copy of ``data`` that trains on ``train_rows`` and validates on ``val_rows``.
+
+    Both index its training split (``data["X_train"]``, ``data["y_train"]``); other keys are
+    kept.
 
     An ``numnet.data.AugmentedImages`` training set is rebuilt over the fold's rows with the
     same augmentation and seed; find it in the result's ``"X_train"`` (it is also the callback

@@ -91,8 +91,9 @@ def worker_alive(worker: str) -> bool | None:
 
 
 class TrialReporter:
-    """A Solver callback: each epoch's validation accuracy goes to ``trial.report``; when the
-    pruner says so, training stops after that epoch (``pruned`` becomes True).
+    """A Solver callback that reports each epoch's validation accuracy to ``trial.report``.
+
+    When the pruner says so, training stops after that epoch (``pruned`` becomes True).
 
     Args:
         trial: the Optuna trial.
@@ -117,6 +118,7 @@ class TrialReporter:
         self.pruned = False
 
     def on_epoch_end(self, solver, logs):
+        """Report the epoch's accuracy; stop training when the pruner says so."""
         if logs["epoch"] < 1:  # the check after the first step is no epoch's result
             return
         acc = float(logs["val_acc"])

@@ -1,5 +1,7 @@
-"""Plots of a search (PNG, atomic): accuracy against each parameter, the lr x reg scatter of the
-course's notebook, and the best accuracy so far against the trial count.
+"""Plots of a search (PNG, atomic).
+
+Accuracy against each parameter, the lr x reg scatter of the course's notebook, and the best
+accuracy so far against the trial count.
 
 matplotlib's object-oriented API on the Agg canvas only (no pyplot), imported when drawing.
 """
@@ -43,8 +45,10 @@ def _scored(rows: Sequence[TrialRow]) -> list[TrialRow]:
 
 
 def plot_params(path, rows: Sequence[TrialRow], space: Mapping[str, Param]) -> Path | None:
-    """Validation accuracy against each numeric parameter (log axis for log ranges), colour =
-    epochs trained; pruned and diverged trials hollow (their best accuracy before stopping).
+    """Validation accuracy against each numeric parameter (log axis for log ranges).
+
+    Colour = epochs trained; pruned and diverged trials hollow (their best accuracy before
+    stopping).
 
     Returns:
         The path, or None when no trial has an accuracy or no parameter is numeric.
@@ -84,8 +88,10 @@ def plot_params(path, rows: Sequence[TrialRow], space: Mapping[str, Param]) -> P
 
 
 def pair(space: Mapping[str, Param]) -> tuple[str, str] | None:
-    """The two parameters of the scatter: lr and reg when both are searched, else the first two
-    numeric ones; None with fewer than two."""
+    """The two parameters of the scatter.
+
+    lr and reg when both are searched, else the first two numeric ones; None with fewer.
+    """
     names = [n for n, p in space.items() if not isinstance(p, Choice)]
     if "lr" in names and "reg" in names:
         return "lr", "reg"
@@ -93,8 +99,11 @@ def pair(space: Mapping[str, Param]) -> tuple[str, str] | None:
 
 
 def plot_pair(path, rows: Sequence[TrialRow], space: Mapping[str, Param], x: str, y: str):
-    """The course notebook's scatter: one point per trial at (x, y), coloured by validation
-    accuracy; log axes for log ranges. Returns the path, or None without points."""
+    """The course notebook's scatter: one point per trial at (x, y).
+
+    Coloured by validation accuracy; log axes for log ranges. Returns the path, or None without
+    points.
+    """
     pts = [r for r in _scored(rows) if x in r.params and y in r.params]
     if not pts:
         return None
@@ -148,8 +157,11 @@ def plot_progress(path, rows: Sequence[TrialRow]) -> Path | None:
 
 
 def draw_all(out_dir: str | os.PathLike, rows: Sequence[TrialRow], spaces: Sequence) -> list[Path]:
-    """Every plot into ``out_dir``: params.png (the first stage's space), the pair scatter
-    (``<x>_<y>.png``, e.g. lr_reg.png) and progress.png. Returns the files written."""
+    """Draw every plot into ``out_dir``; return the files written.
+
+    params.png (the first stage's space), the pair scatter (``<x>_<y>.png``, e.g. lr_reg.png)
+    and progress.png.
+    """
     out = Path(out_dir)
     space = spaces[0]
     written = [plot_params(out / PARAMS_PNG, rows, space), plot_progress(out / PROGRESS_PNG, rows)]

@@ -90,8 +90,11 @@ def _fmt(v) -> str:
 
 
 def write_trials_csv(path: str | os.PathLike, rows: Sequence[TrialRow]) -> Path:
-    """``trials.csv``: stage, number, state, stop_reason, value, epochs, seconds, one column per
-    parameter, val_acc (per-epoch accuracies separated by spaces), cv_std, reason. Atomic."""
+    """Write ``trials.csv`` atomically.
+
+    Columns: stage, number, state, stop_reason, value, epochs, seconds, one column per
+    parameter, val_acc (per-epoch accuracies separated by spaces), cv_std, reason.
+    """
     names = []
     for r in rows:
         names += [n for n in r.params if n not in names]

@@ -87,6 +87,7 @@ class Plan:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def check(self) -> Plan:
+        """This plan, or ValueError naming what cannot run."""
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"the study name must be a non-empty string, got {self.name!r}")
         if not self.stages:
@@ -107,6 +108,7 @@ class Plan:
         return self
 
     def to_dict(self) -> dict:
+        """JSON form (stored with the study; reruns must match it)."""
         return {
             "space": space_to_dict(self.space),
             "stages": [s.to_dict() for s in self.stages],
@@ -290,8 +292,11 @@ def run_trials(
 
 
 def admit_within(n_trials: int) -> Callable:
-    """``admit(trial)`` for :func:`make_objective`: True while the trial is among the first
-    ``n_trials`` (finished ones, then running ones by number) of its study."""
+    """``admit(trial)`` for :func:`make_objective`.
+
+    True while the trial is among the first ``n_trials`` (finished ones, then running ones by
+    number) of its study.
+    """
 
     def admit(trial) -> bool:
         ahead = 0
@@ -335,8 +340,9 @@ def search(
     callbacks: Sequence[Callable] = (),
     worker: int = 0,
 ):
-    """Search ``space`` with the model/data builder ``build``, in this process; the course's
-    hand-written random-search loop as one call.
+    """Search ``space`` with the model/data builder ``build``, in this process.
+
+    The course's hand-written random-search loop as one call.
 
     Args:
         build: ``build(params) -> (model, data, solver_kwargs)`` (see

@@ -97,6 +97,7 @@ class FloatRange:
         return math.log(v) if self.log else float(v)
 
     def untransform(self, t: float) -> float:
+        """Inverse of :meth:`transform`."""
         return math.exp(t) if self.log else float(t)
 
     def position(self, v: float) -> float:
@@ -123,6 +124,7 @@ class IntRange:
     steps: int | None = None
 
     def check(self, name: str) -> IntRange:
+        """This range, or :class:`SpaceError` naming ``name`` and what is wrong."""
         for key in ("low", "high"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
@@ -155,6 +157,7 @@ class Choice:
     choices: tuple
 
     def check(self, name: str) -> Choice:
+        """These choices, or :class:`SpaceError` naming ``name`` and what is wrong."""
         if not isinstance(self.choices, tuple) or not self.choices:
             raise SpaceError(f"{name}: choices must be a non-empty list, got {self.choices!r}")
         labels = [label(c) for c in self.choices]

@@ -50,6 +50,7 @@ class Stage:
     top_k: int = TOP_K
 
     def check(self, where: str = "stage") -> Stage:
+        """This stage, or :class:`StageError` naming ``where``."""
         _positive("trials", self.trials, where)
         if self.epochs is not None:
             _positive("epochs", self.epochs, where)
@@ -57,6 +58,7 @@ class Stage:
         return self
 
     def to_dict(self) -> dict:
+        """JSON form."""
         return {"trials": self.trials, "epochs": self.epochs, "top_k": self.top_k}
 
 
