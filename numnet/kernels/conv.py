@@ -2,8 +2,8 @@
 
 Forward: ``out[n] = w.reshape(F, K) @ cols[n]`` with K = C*HH*WW, where the columns ``cols[n]``
 (K, positions) are contiguous runs copied from the input's phase planes (``_im2col`` explains the
-layout; any stride). Backward, with the columns rebuilt from the cached planes (cheaper than keeping
-them: they are about K/C times larger than the input):
+layout; any stride). Backward, with the planes and columns rebuilt chunk by chunk from the cached
+input (cheaper than keeping them: the columns are about K/C times larger than the input):
 
 * ``dw^T = sum_n cols[n] @ dout[n]^T`` (this orientation runs markedly faster in OpenBLAS than
   ``dout @ cols^T`` for small F);
@@ -11,8 +11,11 @@ them: they are about K/C times larger than the input):
   all), or, for stride 1 when F is not much larger than C, as a "full" convolution of the
   zero-padded dout with the flipped, channel-swapped filters: one more im2col + GEMM, no scatter.
 
-Batch chunks keep the column buffer a few MB (cache-resident) instead of one whole-batch buffer;
-``dout``, ``x`` and the cache are never written. Everything runs in ``result_type(x, w, b)``.
+Everything runs a batch chunk at a time: the chunk's planes, columns and GEMM output are scratch
+buffers of at most ``_im2col.CHUNK_BYTES`` together (one image's worth at least), made once per
+call and reused by every chunk, so the working memory does not grow with the batch. The cache is
+the input itself (not a copy); ``dout``, ``x`` and the cache are never written. Everything runs in
+``result_type(x, w, b)``.
 """
 
 from __future__ import annotations
@@ -24,74 +27,139 @@ import numpy as np  # dtype metadata only; array math uses xp
 from numnet.backend import get_array_module
 from numnet.kernels._im2col import (
     chunk_size,
-    from_planes,
+    fill_planes,
     gather_columns,
+    gather_dense,
     plane_geometry,
+    read_planes,
     tap_run,
-    to_planes,
+    tap_window,
 )
 
-# col2im adds one tap of a whole chunk per call; below this many elements per call, numpy's
-# per-call overhead dominates, so scatter chunks grow until they reach it (first layers, small C).
-SCATTER_MIN_ELEMENTS = 1 << 15
+# Inputs with at most this many channels get dense columns (see _im2col): their columns are cheap
+# to gather however short the runs, and dense columns skip the discarded wrapped columns and let the
+# GEMM write the output directly. Measured on 28x28 and 32x32 images (OpenBLAS, one thread): dense
+# wins at C = 1 and 3, wrapped wins from C = 16 up.
+DENSE_MAX_CHANNELS = 4
 
 
 class ConvCache(NamedTuple):
-    """What ``conv2d_backward`` reads: the input's phase planes (not the much larger columns).
+    """What ``conv2d_backward`` reads: the input (in the compute dtype) and the geometry.
 
-    ``x_planes`` is (N, C, stride**2, P) (see ``numnet.kernels._im2col``); ``plane_shape`` is
-    ``(Hq, Wq, P)``.
+    ``x`` is the forward's input itself when it already has the compute dtype (no copy).
     """
 
-    x_planes: Any
+    x: Any
     w: Any
-    x_shape: tuple
     x_dtype: Any
     b_dtype: Any
     stride: int
     pad: int
     out_shape: tuple
-    plane_shape: tuple
 
 
-def _conv_planes(xp, planes, w_rows, HH: int, WW: int, stride: int, geometry, dtype, epilogue):
-    """Convolution of phase planes with w_rows (F, C*HH*WW), chunk by chunk.
+class Geometry(NamedTuple):
+    """Shapes of one conv: input (C, H, W), filters (F, HH, WW), stride, padding, the phase planes
+    (Hq x Wq, rows of P), the output (Ho x Wo) and whether the columns are dense."""
 
-    ``geometry`` is ``(Hq, Wq, H_out, W_out)``. For each chunk of images n0..n1,
-    ``epilogue(n0, n1, raw)`` receives raw (n1 - n0, F, H_out, W_out), the convolution without
-    bias: a view into a scratch buffer that the epilogue may overwrite (the next chunk reuses it).
+    C: int
+    H: int
+    W: int
+    F: int
+    HH: int
+    WW: int
+    stride: int
+    pad_h: int
+    pad_w: int
+    Hq: int
+    Wq: int
+    Ho: int
+    Wo: int
+    P: int
+    dense: bool
+
+    @property
+    def K(self) -> int:
+        """Rows of the columns: C * HH * WW."""
+        return self.C * self.HH * self.WW
+
+    @property
+    def L(self) -> int:
+        """Positions per image in the columns: Ho * Wo (dense) or Ho * Wq (wrapped)."""
+        return self.Ho * (self.Wo if self.dense else self.Wq)
+
+
+def geometry(x_shape, w_shape, stride: int, pad_h: int, pad_w: int) -> Geometry:
+    """The ``Geometry`` of a conv of x (N, C, H, W) with w (F, C, HH, WW)."""
+    _, C, H, W = x_shape
+    F, _, HH, WW = w_shape
+    Hq, Wq, Ho, Wo, P = plane_geometry(H, W, HH, WW, stride, pad_h, pad_w)
+    dense = C <= DENSE_MAX_CHANNELS
+    return Geometry(C, H, W, F, HH, WW, stride, pad_h, pad_w, Hq, Wq, Ho, Wo, P, dense)
+
+
+def workspace_bytes(g: Geometry, itemsize: int, backward: bool, scatter: bool) -> int:
+    """Scratch bytes per image of a forward (or backward) chunk: planes, columns, GEMM output
+    (backward: also the dw partials and, for col2im, the dx columns and dx planes)."""
+    planes = g.C * g.stride**2 * g.P
+    n = planes + g.K * g.L + g.F * g.Ho * g.Wq
+    if backward:
+        n += g.K * g.F
+        if scatter:
+            n += g.K * g.L + planes
+    return n * itemsize
+
+
+def _forward_chunks(xp, x, w_rows, bias, g: Geometry, dtype, out=None, epilogue=None):
+    """Convolution of x (N, C, H, W) with w_rows (F, K) plus bias (F,) or None, chunk by chunk.
+
+    The result of images n0..n1, (n1 - n0, F, Ho, Wo), goes to ``out[n0:n1]`` when ``out`` is
+    given, and/or to ``epilogue(n0, n1, a)``, where ``a`` is a view of ``out`` or, without
+    ``out``, of a scratch buffer the epilogue may overwrite (the next chunk reuses it).
     """
-    N, C = planes.shape[:2]
+    N = x.shape[0]
     F, K = w_rows.shape
-    _, Wq, Ho, Wo = geometry
-    L = Ho * Wq
-    m = chunk_size(N, K * L * np.dtype(dtype).itemsize)
-    one_tap = HH == WW == 1  # the columns are plane 0 itself: no copy at all
-    cols_buf = None if one_tap else xp.empty((m, C, HH, WW, L), dtype=dtype)
-    ext = xp.empty((m, F, Ho, Wq), dtype=dtype)
+    L, Ho, Wo = g.L, g.Ho, g.Wo
+    m = chunk_size(N, workspace_bytes(g, np.dtype(dtype).itemsize, False, False))
+    planes = xp.zeros((m, g.C, g.stride**2, g.P), dtype=dtype)
+    cols = xp.empty((m, K, L), dtype=dtype)
+    if g.dense:
+        raw = None if out is not None else xp.empty((m, F, Ho, Wo), dtype=dtype)
+    else:
+        raw = xp.empty((m, F, Ho, g.Wq), dtype=dtype)
+    bias3 = None if bias is None else bias.reshape(F, 1, 1)
     for n0 in range(0, N, m):
         n1 = min(n0 + m, N)
         k = n1 - n0
-        if one_tap:
-            cols = planes[n0:n1, :, 0, :L]
+        fill_planes(planes[:k], x[n0:n1], g.pad_h, g.pad_w, g.stride, g.Hq, g.Wq)
+        if g.dense:
+            gather_dense(
+                xp, planes[:k], cols[:k].reshape(k, g.C, g.HH, g.WW, Ho, Wo), g.HH, g.WW,
+                g.stride, g.Wq,
+            )  # fmt: skip
+            a = out[n0:n1] if out is not None else raw[:k]
+            xp.matmul(w_rows, cols[:k], out=a.reshape(k, F, L))
+            if bias3 is not None:
+                a += bias3
         else:
-            gather_columns(xp, planes, cols_buf[:k], n0, n1, HH, WW, stride, Wq)
-            cols = cols_buf[:k].reshape(k, K, L)
-        xp.matmul(w_rows, cols, out=ext[:k].reshape(k, F, L))
-        # Columns Wo..Wq of each row wrapped around into the next row: not outputs.
-        epilogue(n0, n1, ext[:k, :, :, :Wo])
-
-
-def _conv_to(xp, out, bias3):
-    """Epilogue writing raw (+ bias3 when not None) into ``out``."""
-
-    def write(n0, n1, raw):
-        if bias3 is None:
-            out[n0:n1] = raw
-        else:
-            xp.add(raw, bias3, out=out[n0:n1])
-
-    return write
+            gather_columns(
+                xp, planes[:k], cols[:k].reshape(k, g.C, g.HH, g.WW, L), g.HH, g.WW, g.stride,
+                g.Wq,
+            )  # fmt: skip
+            xp.matmul(w_rows, cols[:k], out=raw[:k].reshape(k, F, L))
+            # Columns Wo..Wq of each row wrapped around into the next row: not outputs.
+            if out is not None:
+                a = out[n0:n1]
+                if bias3 is None:
+                    a[...] = raw[:k, :, :, :Wo]
+                else:
+                    xp.add(raw[:k, :, :, :Wo], bias3, out=a)
+            else:
+                if bias3 is not None:
+                    raw[:k] += bias3
+                a = raw[:k, :, :, :Wo]
+        if epilogue is not None:
+            epilogue(n0, n1, a)
 
 
 def _use_full_conv(C: int, F: int, HH: int, WW: int, pad: int) -> bool:
@@ -101,21 +169,18 @@ def _use_full_conv(C: int, F: int, HH: int, WW: int, pad: int) -> bool:
     return pad <= HH - 1 and pad <= WW - 1 and F < 2 * C and HH * WW > 1
 
 
-def _full_conv_dx(xp, dout, w_rows, HH: int, WW: int, pad: int, dtype):
+def _full_conv_dx(xp, dout, w_rows, g: Geometry, dtype):
     """dx of a stride-1 conv as a full convolution of dout with the flipped, transposed filters.
 
     dx[c, i, j] = sum_{f, kh, kw} w[f, c, HH-1-kh, WW-1-kw] * dout_p[f, i + kh, j + kw], with dout
     zero-padded by (HH-1-pad, WW-1-pad): a stride-1 conv with C filters of F channels.
     """
-    F, K = w_rows.shape
-    C = K // (HH * WW)
+    F, C, HH, WW = g.F, g.C, g.HH, g.WW
     w_full = w_rows.reshape(F, C, HH, WW)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-    w_full = xp.ascontiguousarray(w_full).reshape(C, F * HH * WW)
-    ph, pw = HH - 1 - pad, WW - 1 - pad
-    Hq, Wq, Ho, Wo, P = plane_geometry(*dout.shape[2:], HH, WW, 1, ph, pw)
-    planes = to_planes(xp, dout, ph, pw, 1, Hq, Wq, P, dtype)
-    dx = xp.empty((dout.shape[0], C, Ho, Wo), dtype=dtype)
-    _conv_planes(xp, planes, w_full, HH, WW, 1, (Hq, Wq, Ho, Wo), dtype, _conv_to(xp, dx, None))
+    w_full = xp.ascontiguousarray(w_full)
+    gf = geometry(dout.shape, w_full.shape, 1, HH - 1 - g.pad_h, WW - 1 - g.pad_w)
+    dx = xp.empty((dout.shape[0], C, g.H, g.W), dtype=dtype)
+    _forward_chunks(xp, dout, w_full.reshape(C, F * HH * WW), None, gf, dtype, out=dx)
     return dx
 
 
@@ -127,20 +192,12 @@ def conv2d_forward(x, w, b, stride: int, pad: int):
     """
     xp = get_array_module(x, w, b)
     dtype = xp.result_type(x, w, b)
-    _, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    Hq, Wq, Ho, Wo, P = plane_geometry(H, W, HH, WW, stride, pad, pad)
-    planes = to_planes(xp, x, pad, pad, stride, Hq, Wq, P, dtype)
-    w_rows = w.astype(dtype, copy=False).reshape(F, C * HH * WW)
-    out = xp.empty((x.shape[0], F, Ho, Wo), dtype=dtype)
-    bias3 = b.astype(dtype, copy=False).reshape(F, 1, 1)
-    _conv_planes(
-        xp, planes, w_rows, HH, WW, stride, (Hq, Wq, Ho, Wo), dtype, _conv_to(xp, out, bias3)
-    )
-    cache = ConvCache(
-        planes, w, tuple(x.shape), x.dtype, b.dtype, stride, pad, out.shape, (Hq, Wq, P)
-    )
-    return out, cache
+    g = geometry(x.shape, w.shape, stride, pad, pad)
+    xc = x.astype(dtype, copy=False)
+    w_rows = w.astype(dtype, copy=False).reshape(g.F, g.K)
+    out = xp.empty((x.shape[0], g.F, g.Ho, g.Wo), dtype=dtype)
+    _forward_chunks(xp, xc, w_rows, b.astype(dtype, copy=False), g, dtype, out=out)
+    return out, ConvCache(xc, w, x.dtype, b.dtype, stride, pad, out.shape)
 
 
 def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
@@ -157,36 +214,32 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
     Returns:
         ``(dx, dw, db)`` in the dtypes of x, w and b.
     """
-    planes, w = cache.x_planes, cache.w
-    dtype = planes.dtype
-    N, C = cache.x_shape[:2]
-    F, _, HH, WW = w.shape
-    K, s, pad = C * HH * WW, cache.stride, cache.pad
-    Hq, Wq, _ = cache.plane_shape
-    Ho, Wo = cache.out_shape[2:]
-    L = Ho * Wq
+    x, w = cache.x, cache.w
+    dtype = x.dtype
+    N = x.shape[0]
+    g = geometry(x.shape, w.shape, cache.stride, cache.pad, cache.pad)
+    F, K, L, Ho, Wo, s = g.F, g.K, g.L, g.Ho, g.Wo, g.stride
     w_rows = w.astype(dtype, copy=False).reshape(F, K)
-    full = need_dx and s == 1 and _use_full_conv(C, F, HH, WW, pad)
+    full = need_dx and s == 1 and _use_full_conv(g.C, F, g.HH, g.WW, cache.pad)
     scatter = need_dx and not full
-    m = chunk_size(N, K * L * dtype.itemsize)
-    if scatter:
-        m = max(m, min(N, -(-SCATTER_MIN_ELEMENTS // (C * L))))
-    one_tap = HH == WW == 1
-    cols_buf = None if one_tap else xp.empty((m, C, HH, WW, L), dtype=dtype)
-    # dout widened to Wq columns; the extra columns stay zero so wrap-around columns add nothing.
-    ext = xp.zeros((m, F, Ho, Wq), dtype=dtype)
+    m = chunk_size(N, workspace_bytes(g, dtype.itemsize, True, scatter))
+    planes = xp.zeros((m, g.C, s * s, g.P), dtype=dtype)
+    cols = xp.empty((m, K, L), dtype=dtype)
+    # dout of a chunk, widened to Wq columns unless dense; the extra columns stay zero so that
+    # wrapped columns add nothing to dw or dx.
+    ext = xp.zeros((m, F, Ho, Wo if g.dense else g.Wq), dtype=dtype)
     part = xp.empty((m, K, F), dtype=dtype)
     dw_t = xp.zeros((K, F), dtype=dtype)
     db = xp.zeros(F, dtype=dtype)
+    dx = None
     if scatter:
-        dx_planes = xp.zeros(planes.shape, dtype=dtype)
-        dcols = xp.empty((m, C, HH, WW, L), dtype=dtype)
+        dx = xp.empty(cache.x.shape, dtype=dtype)
+        dx_planes = xp.empty((m, g.C, s * s, g.P), dtype=dtype)
+        dcols = xp.empty((m, K, L), dtype=dtype)
         w_cols = w_rows.T
-    if full and dout is None:
+    keep = full and dout is None
+    if keep:
         dout = xp.empty(cache.out_shape, dtype=dtype)
-        keep = True
-    else:
-        keep = False
     for n0 in range(0, N, m):
         n1 = min(n0 + m, N)
         k = n1 - n0
@@ -195,27 +248,33 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
             dout[n0:n1] = ext[:k, :, :, :Wo]
         d3 = ext[:k].reshape(k, F, L)
         db += d3.sum(axis=(0, 2))
-        if one_tap:
-            cols = planes[n0:n1, :, 0, :L]
+        fill_planes(planes[:k], x[n0:n1], g.pad_h, g.pad_w, s, g.Hq, g.Wq)
+        if g.dense:
+            view = cols[:k].reshape(k, g.C, g.HH, g.WW, Ho, Wo)
+            gather_dense(xp, planes[:k], view, g.HH, g.WW, s, g.Wq)
         else:
-            gather_columns(xp, planes, cols_buf[:k], n0, n1, HH, WW, s, Wq)
-            cols = cols_buf[:k].reshape(k, K, L)
+            view = cols[:k].reshape(k, g.C, g.HH, g.WW, L)
+            gather_columns(xp, planes[:k], view, g.HH, g.WW, s, g.Wq)
         # dw^T = cols @ dout^T: with K rows this orientation runs faster than dout @ cols^T.
-        xp.matmul(cols, d3.transpose(0, 2, 1), out=part[:k])
+        xp.matmul(cols[:k], d3.transpose(0, 2, 1), out=part[:k])
         dw_t += part[0] if k == 1 else part[:k].sum(axis=0)
         if scatter:
-            d = dcols[:k]
-            xp.matmul(w_cols, d3, out=d.reshape(k, K, L))
-            for kh in range(HH):
-                for kw in range(WW):
-                    plane, off = tap_run(kh, kw, s, Wq)
-                    tap = dx_planes[n0:n1, :, plane, off : off + L]
-                    tap += d[:, :, kh, kw]
-    dx = None
-    if scatter:
-        dx = from_planes(xp, dx_planes, cache.x_shape, pad, s, Hq, Wq)
-    elif full:
-        dx = _full_conv_dx(xp, dout, w_rows, HH, WW, pad, dtype)
+            xp.matmul(w_cols, d3, out=dcols[:k])
+            dxp = dx_planes[:k]
+            dxp[...] = 0
+            dc = dcols[:k].reshape(k, g.C, g.HH, g.WW, L)
+            for kh in range(g.HH):
+                for kw in range(g.WW):
+                    if g.dense:
+                        tap = tap_window(dxp, kh, kw, s, g.Wq, Ho, Wo)
+                        tap += dc[:, :, kh, kw].reshape(k, g.C, Ho, Wo)
+                    else:
+                        plane, off = tap_run(kh, kw, s, g.Wq)
+                        tap = dxp[:, :, plane, off : off + L]
+                        tap += dc[:, :, kh, kw]
+            read_planes(dxp, dx[n0:n1], g.pad_h, g.pad_w, s, g.Hq, g.Wq)
+    if full:
+        dx = _full_conv_dx(xp, dout, w_rows, g, dtype)
     if dx is not None:
         dx = dx.astype(cache.x_dtype, copy=False)
     dw = xp.ascontiguousarray(dw_t.T).reshape(w.shape).astype(w.dtype, copy=False)
@@ -228,8 +287,8 @@ def conv2d_backward(dout, cache: ConvCache, need_dx: bool = True):
     Returns:
         ``(dx, dw, db)`` in the dtypes of x, w and b; ``dx`` is None when ``need_dx`` is False.
     """
-    xp = get_array_module(dout, cache.x_planes)
-    dout = xp.ascontiguousarray(dout, dtype=cache.x_planes.dtype)
+    xp = get_array_module(dout, cache.x)
+    dout = xp.ascontiguousarray(dout, dtype=cache.x.dtype)
 
     def fill(n0, n1, target):
         target[...] = dout[n0:n1]
