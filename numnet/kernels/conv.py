@@ -102,12 +102,36 @@ def workspace_bytes(g: Geometry, itemsize: int, backward: bool, scatter: bool) -
     """Scratch bytes per image of a forward (or backward) chunk: planes, columns, GEMM output
     (backward: also the dw partials and, for col2im, the dx columns and dx planes)."""
     planes = g.C * g.stride**2 * g.P
-    n = planes + g.K * g.L + g.F * g.Ho * g.Wq
+    n = planes + (g.K + 1) * g.L + g.F * g.Ho * g.Wq
     if backward:
-        n += g.K * g.F
+        n += (g.K + 1) * g.F
         if scatter:
             n += g.K * g.L + planes
     return n * itemsize
+
+
+def _column_buffer(xp, m: int, g: Geometry, dtype):
+    """Columns of m images plus a row of ones: (m, K + 1, L), the ones written once.
+
+    With the bias as an extra filter column, the forward GEMM adds it, and in the backward the
+    ones row turns ``cols @ dout^T`` into ``[dw^T; db]`` in one GEMM.
+    """
+    cols = xp.empty((m, g.K + 1, g.L), dtype=dtype)
+    cols[:, g.K] = 1
+    return cols
+
+
+def _gather(xp, planes, cols, g: Geometry) -> None:
+    """Gather the columns of the planes (k, C, s*s, P) into rows 0..K of ``cols`` (k, K + 1, L)."""
+    k = planes.shape[0]
+    sN, sK, it = cols.strides
+    L = g.L
+    # A (k, C, HH, WW, ...) view of rows 0..K of each image (as_strided: never a copy).
+    shape = (k, g.C, g.HH, g.WW) + ((g.Ho, g.Wo) if g.dense else (L,))
+    strides = (sN, g.HH * g.WW * sK, g.WW * sK, sK) + ((g.Wo * it, it) if g.dense else (it,))
+    view = xp.lib.stride_tricks.as_strided(cols, shape=shape, strides=strides)
+    gather = gather_dense if g.dense else gather_columns
+    gather(xp, planes, view, g.HH, g.WW, g.stride, g.Wq)
 
 
 def _forward_chunks(xp, x, w_rows, bias, g: Geometry, dtype, out=None, epilogue=None):
@@ -122,42 +146,30 @@ def _forward_chunks(xp, x, w_rows, bias, g: Geometry, dtype, out=None, epilogue=
     L, Ho, Wo = g.L, g.Ho, g.Wo
     m = chunk_size(N, workspace_bytes(g, np.dtype(dtype).itemsize, False, False))
     planes = xp.zeros((m, g.C, g.stride**2, g.P), dtype=dtype)
-    cols = xp.empty((m, K, L), dtype=dtype)
+    cols = _column_buffer(xp, m, g, dtype)
+    if bias is None:
+        w_aug, rows = w_rows, K
+    else:
+        w_aug, rows = xp.concatenate([w_rows, bias.reshape(F, 1)], axis=1), K + 1
     if g.dense:
         raw = None if out is not None else xp.empty((m, F, Ho, Wo), dtype=dtype)
     else:
         raw = xp.empty((m, F, Ho, g.Wq), dtype=dtype)
-    bias3 = None if bias is None else bias.reshape(F, 1, 1)
     for n0 in range(0, N, m):
         n1 = min(n0 + m, N)
         k = n1 - n0
         fill_planes(planes[:k], x[n0:n1], g.pad_h, g.pad_w, g.stride, g.Hq, g.Wq)
+        _gather(xp, planes[:k], cols[:k], g)
         if g.dense:
-            gather_dense(
-                xp, planes[:k], cols[:k].reshape(k, g.C, g.HH, g.WW, Ho, Wo), g.HH, g.WW,
-                g.stride, g.Wq,
-            )  # fmt: skip
             a = out[n0:n1] if out is not None else raw[:k]
-            xp.matmul(w_rows, cols[:k], out=a.reshape(k, F, L))
-            if bias3 is not None:
-                a += bias3
+            xp.matmul(w_aug, cols[:k, :rows], out=a.reshape(k, F, L))
         else:
-            gather_columns(
-                xp, planes[:k], cols[:k].reshape(k, g.C, g.HH, g.WW, L), g.HH, g.WW, g.stride,
-                g.Wq,
-            )  # fmt: skip
-            xp.matmul(w_rows, cols[:k], out=raw[:k].reshape(k, F, L))
+            xp.matmul(w_aug, cols[:k, :rows], out=raw[:k].reshape(k, F, L))
             # Columns Wo..Wq of each row wrapped around into the next row: not outputs.
+            a = raw[:k, :, :, :Wo]
             if out is not None:
+                out[n0:n1] = a
                 a = out[n0:n1]
-                if bias3 is None:
-                    a[...] = raw[:k, :, :, :Wo]
-                else:
-                    xp.add(raw[:k, :, :, :Wo], bias3, out=a)
-            else:
-                if bias3 is not None:
-                    raw[:k] += bias3
-                a = raw[:k, :, :, :Wo]
         if epilogue is not None:
             epilogue(n0, n1, a)
 
@@ -166,7 +178,7 @@ def _use_full_conv(C: int, F: int, HH: int, WW: int, pad: int) -> bool:
     """Stride-1 dx as a full convolution? Its extra im2col copies F*HH*WW rows per image, against
     C*HH*WW adds for col2im, and its GEMM has only C output rows. Measured on CIFAR-sized layers
     (OpenBLAS, one thread), it wins at F == C and loses from F == 2C up. It needs pad < HH, WW."""
-    return pad <= HH - 1 and pad <= WW - 1 and F < 2 * C and HH * WW > 1
+    return pad <= HH - 1 and pad <= WW - 1 and F <= 2 * C and HH * WW > 1
 
 
 def _full_conv_dx(xp, dout, w_rows, g: Geometry, dtype):
@@ -224,13 +236,12 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
     scatter = need_dx and not full
     m = chunk_size(N, workspace_bytes(g, dtype.itemsize, True, scatter))
     planes = xp.zeros((m, g.C, s * s, g.P), dtype=dtype)
-    cols = xp.empty((m, K, L), dtype=dtype)
+    cols = _column_buffer(xp, m, g, dtype)
     # dout of a chunk, widened to Wq columns unless dense; the extra columns stay zero so that
-    # wrapped columns add nothing to dw or dx.
+    # wrapped columns add nothing to dw, db or dx.
     ext = xp.zeros((m, F, Ho, Wo if g.dense else g.Wq), dtype=dtype)
-    part = xp.empty((m, K, F), dtype=dtype)
-    dw_t = xp.zeros((K, F), dtype=dtype)
-    db = xp.zeros(F, dtype=dtype)
+    part = xp.empty((m, K + 1, F), dtype=dtype)
+    dwb = xp.zeros((K + 1, F), dtype=dtype)  # [dw^T; db]
     dx = None
     if scatter:
         dx = xp.empty(cache.x.shape, dtype=dtype)
@@ -247,17 +258,12 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
         if keep:
             dout[n0:n1] = ext[:k, :, :, :Wo]
         d3 = ext[:k].reshape(k, F, L)
-        db += d3.sum(axis=(0, 2))
         fill_planes(planes[:k], x[n0:n1], g.pad_h, g.pad_w, s, g.Hq, g.Wq)
-        if g.dense:
-            view = cols[:k].reshape(k, g.C, g.HH, g.WW, Ho, Wo)
-            gather_dense(xp, planes[:k], view, g.HH, g.WW, s, g.Wq)
-        else:
-            view = cols[:k].reshape(k, g.C, g.HH, g.WW, L)
-            gather_columns(xp, planes[:k], view, g.HH, g.WW, s, g.Wq)
-        # dw^T = cols @ dout^T: with K rows this orientation runs faster than dout @ cols^T.
+        _gather(xp, planes[:k], cols[:k], g)
+        # [dw^T; db] = [cols; 1] @ dout^T: with K rows this orientation runs faster than
+        # dout @ cols^T; the ones row sums dout into db.
         xp.matmul(cols[:k], d3.transpose(0, 2, 1), out=part[:k])
-        dw_t += part[0] if k == 1 else part[:k].sum(axis=0)
+        dwb += part[0] if k == 1 else part[:k].sum(axis=0)
         if scatter:
             xp.matmul(w_cols, d3, out=dcols[:k])
             dxp = dx_planes[:k]
@@ -277,8 +283,8 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
         dx = _full_conv_dx(xp, dout, w_rows, g, dtype)
     if dx is not None:
         dx = dx.astype(cache.x_dtype, copy=False)
-    dw = xp.ascontiguousarray(dw_t.T).reshape(w.shape).astype(w.dtype, copy=False)
-    return dx, dw, db.astype(cache.b_dtype, copy=False)
+    dw = xp.ascontiguousarray(dwb[:K].T).reshape(w.shape).astype(w.dtype, copy=False)
+    return dx, dw, dwb[K].astype(cache.b_dtype, copy=True)
 
 
 def conv2d_backward(dout, cache: ConvCache, need_dx: bool = True):

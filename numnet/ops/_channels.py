@@ -45,8 +45,16 @@ def channel_dot(xp, a, b):
     """
     if a.ndim == 2:
         return xp.einsum("nc,nc->c", a, b)
+    return channel_dot_partial(xp, a, b).sum(axis=0)
+
+
+def channel_dot_partial(xp, a, b):
+    """Per-image, per-channel ``sum(a * b)`` (N, C) over the axes after 1 of (N, C, ...) arrays.
+
+    ``channel_dot`` is its sum over axis 0; computing it image chunk by image chunk and summing at
+    the end gives bitwise the same result.
+    """
     a3 = a.reshape(a.shape[0], a.shape[1], -1)
     b3 = b.reshape(a3.shape)
     vecdot = getattr(xp, "vecdot", None)
-    partial = vecdot(a3, b3) if vecdot is not None else xp.einsum("ncs,ncs->nc", a3, b3)
-    return partial.sum(axis=0)
+    return vecdot(a3, b3) if vecdot is not None else xp.einsum("ncs,ncs->nc", a3, b3)

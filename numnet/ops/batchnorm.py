@@ -52,26 +52,12 @@ def _batchnorm_forward(x, gamma, beta, bn_param):
     against ``x``: (C,) for 2-D ``x``, (1, C, 1, 1) for 4-D; the running statistics in
     ``bn_param`` are (C,). Only one activation-sized array is made besides ``out``.
     """
-    check_keys("bn_param", bn_param, ("mode",))
-    mode = bn_param["mode"]
-    if mode not in _MODES:
-        raise ValueError(f'Invalid forward batchnorm mode "{mode}"; expected "train" or "test"')
     check_floating("x", x)
     C = x.shape[1]
     check_shape("gamma", gamma, (C,))
     check_shape("beta", beta, (C,))
     xp = get_array_module(x)
-    # Python floats keep float32 math in float32 (NumPy float64 scalars would promote).
-    eps = float(bn_param.get("eps", 1e-5))
-    momentum = float(bn_param.get("momentum", 0.9))
-    running_mean = bn_param.get("running_mean")
-    running_var = bn_param.get("running_var")
-    if running_mean is None:
-        running_mean = xp.zeros(C, dtype=x.dtype)
-    if running_var is None:
-        running_var = xp.zeros(C, dtype=x.dtype)
-    check_shape("bn_param['running_mean']", running_mean, (C,))
-    check_shape("bn_param['running_var']", running_var, (C,))
+    mode, eps, momentum, running_mean, running_var = bn_settings(xp, bn_param, C, x.dtype)
     shape = _channel_shape(x)
     dtype = x.dtype
     if mode == "train" and x.size == 0:
@@ -107,6 +93,32 @@ def _batchnorm_forward(x, gamma, beta, bn_param):
     bn_param["running_mean"] = running_mean
     bn_param["running_var"] = running_var
     return out.reshape(x.shape), cache
+
+
+def bn_settings(xp, bn_param, C: int, dtype):
+    """Validate ``bn_param`` for C channels: ``(mode, eps, momentum, running_mean, running_var)``.
+
+    ``eps`` and ``momentum`` are Python floats (they keep float32 math in float32, where NumPy
+    float64 scalars would promote); missing running statistics are zeros (C,) of ``dtype``.
+
+    Raises:
+        ValueError: ``mode`` missing or not 'train' / 'test', or a running statistic not (C,).
+    """
+    check_keys("bn_param", bn_param, ("mode",))
+    mode = bn_param["mode"]
+    if mode not in _MODES:
+        raise ValueError(f'Invalid forward batchnorm mode "{mode}"; expected "train" or "test"')
+    eps = float(bn_param.get("eps", 1e-5))
+    momentum = float(bn_param.get("momentum", 0.9))
+    running_mean = bn_param.get("running_mean")
+    running_var = bn_param.get("running_var")
+    if running_mean is None:
+        running_mean = xp.zeros(C, dtype=dtype)
+    if running_var is None:
+        running_var = xp.zeros(C, dtype=dtype)
+    check_shape("bn_param['running_mean']", running_mean, (C,))
+    check_shape("bn_param['running_var']", running_var, (C,))
+    return mode, eps, momentum, running_mean, running_var
 
 
 def _centered(cache):
