@@ -40,6 +40,7 @@ def worker(module: str, threads: int) -> None:
     import common
 
     common.set_threads(threads)
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     mod = importlib.import_module(module)
     rows = mod.run(threads)
     payload = {
@@ -49,6 +50,7 @@ def worker(module: str, threads: int) -> None:
         "notes": getattr(mod, "NOTES", ""),
         "rows": rows,
         "env": common.environment(),
+        "load_start": load_start,
     }
     print(MARK + json.dumps(payload))
 
@@ -135,6 +137,13 @@ def render(all_results: dict[str, dict[int, dict]], keep_openblas_env: bool) -> 
         if first["target"] is not None:
             out += [f"Target: ratio <= {first['target']}.", ""]
         out += table(results)
+        loads = [
+            f"{t}T {_fmt(r.get('load_start'))} -> {_fmt(r['env']['loadavg'][0])}"
+            for t, r in sorted(results.items())
+            if r["env"].get("loadavg")
+        ]
+        if loads:
+            out += ["", "1-minute load average, start -> end of each run: " + ", ".join(loads)]
         if first["notes"]:
             out += ["", first["notes"].strip()]
         out.append("")
