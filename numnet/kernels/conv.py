@@ -134,6 +134,52 @@ def _gather(xp, planes, cols, g: Geometry) -> None:
     gather(xp, planes, view, g.HH, g.WW, g.stride, g.Wq)
 
 
+class _ChunkConv:
+    """The convolution of one batch chunk with scratch reused from chunk to chunk.
+
+    Holds the planes, the columns (with their ones row) and, where needed, the GEMM output of up
+    to ``m`` images; ``conv(src, dst)`` convolves src (k, C, H, W), k <= m, with w_rows (F, K)
+    plus bias (F,) or None, and returns the result (k, F, Ho, Wo): ``dst`` itself when given (the
+    GEMM writes it directly with dense columns), else a view of scratch the next call reuses.
+    """
+
+    def __init__(self, xp, g: Geometry, w_rows, bias, m: int, dtype, with_dst: bool):
+        self.xp, self.g = xp, g
+        F, K = w_rows.shape
+        self.planes = xp.zeros((m, g.C, g.stride**2, g.P), dtype=dtype)
+        self.cols = _column_buffer(xp, m, g, dtype)
+        if bias is None:
+            self.w, self.rows = w_rows, K
+        else:
+            self.w, self.rows = xp.concatenate([w_rows, bias.reshape(F, 1)], axis=1), K + 1
+        shape = (m, F, g.Ho, g.Wo) if g.dense else (m, F, g.Ho, g.Wq)
+        self.raw = None if g.dense and with_dst else xp.empty(shape, dtype=dtype)
+
+    @staticmethod
+    def bytes_per_image(g: Geometry, itemsize: int) -> int:
+        """Scratch bytes per image: planes, columns (plus ones row), GEMM output."""
+        planes = g.C * g.stride**2 * g.P
+        return (planes + (g.K + 1) * g.L + g.F * g.Ho * g.Wq) * itemsize
+
+    def __call__(self, src, dst=None):
+        xp, g = self.xp, self.g
+        k, F = src.shape[0], self.w.shape[0]
+        fill_planes(self.planes[:k], src, g.pad_h, g.pad_w, g.stride, g.Hq, g.Wq)
+        _gather(xp, self.planes[:k], self.cols[:k], g)
+        cols = self.cols[:k, : self.rows]
+        if g.dense:
+            a = dst if dst is not None else self.raw[:k]
+            xp.matmul(self.w, cols, out=a.reshape(k, F, g.L))
+            return a
+        xp.matmul(self.w, cols, out=self.raw[:k].reshape(k, F, g.L))
+        # Columns Wo..Wq of each row wrapped around into the next row: not outputs.
+        a = self.raw[:k, :, :, : g.Wo]
+        if dst is None:
+            return a
+        dst[...] = a
+        return dst
+
+
 def _forward_chunks(xp, x, w_rows, bias, g: Geometry, dtype, out=None, epilogue=None):
     """Convolution of x (N, C, H, W) with w_rows (F, K) plus bias (F,) or None, chunk by chunk.
 
@@ -142,34 +188,11 @@ def _forward_chunks(xp, x, w_rows, bias, g: Geometry, dtype, out=None, epilogue=
     ``out``, of a scratch buffer the epilogue may overwrite (the next chunk reuses it).
     """
     N = x.shape[0]
-    F, K = w_rows.shape
-    L, Ho, Wo = g.L, g.Ho, g.Wo
-    m = chunk_size(N, workspace_bytes(g, np.dtype(dtype).itemsize, False, False))
-    planes = xp.zeros((m, g.C, g.stride**2, g.P), dtype=dtype)
-    cols = _column_buffer(xp, m, g, dtype)
-    if bias is None:
-        w_aug, rows = w_rows, K
-    else:
-        w_aug, rows = xp.concatenate([w_rows, bias.reshape(F, 1)], axis=1), K + 1
-    if g.dense:
-        raw = None if out is not None else xp.empty((m, F, Ho, Wo), dtype=dtype)
-    else:
-        raw = xp.empty((m, F, Ho, g.Wq), dtype=dtype)
+    m = chunk_size(N, _ChunkConv.bytes_per_image(g, np.dtype(dtype).itemsize))
+    conv = _ChunkConv(xp, g, w_rows, bias, m, dtype, with_dst=out is not None)
     for n0 in range(0, N, m):
         n1 = min(n0 + m, N)
-        k = n1 - n0
-        fill_planes(planes[:k], x[n0:n1], g.pad_h, g.pad_w, g.stride, g.Hq, g.Wq)
-        _gather(xp, planes[:k], cols[:k], g)
-        if g.dense:
-            a = out[n0:n1] if out is not None else raw[:k]
-            xp.matmul(w_aug, cols[:k, :rows], out=a.reshape(k, F, L))
-        else:
-            xp.matmul(w_aug, cols[:k, :rows], out=raw[:k].reshape(k, F, L))
-            # Columns Wo..Wq of each row wrapped around into the next row: not outputs.
-            a = raw[:k, :, :, :Wo]
-            if out is not None:
-                out[n0:n1] = a
-                a = out[n0:n1]
+        a = conv(x[n0:n1], None if out is None else out[n0:n1])
         if epilogue is not None:
             epilogue(n0, n1, a)
 
@@ -181,19 +204,25 @@ def _use_full_conv(C: int, F: int, HH: int, WW: int, pad: int) -> bool:
     return pad <= HH - 1 and pad <= WW - 1 and F <= 2 * C and HH * WW > 1
 
 
-def _full_conv_dx(xp, dout, w_rows, g: Geometry, dtype):
+def _full_conv(xp, w_rows, g: Geometry, m: int, dtype):
     """dx of a stride-1 conv as a full convolution of dout with the flipped, transposed filters.
 
     dx[c, i, j] = sum_{f, kh, kw} w[f, c, HH-1-kh, WW-1-kw] * dout_p[f, i + kh, j + kw], with dout
-    zero-padded by (HH-1-pad, WW-1-pad): a stride-1 conv with C filters of F channels.
+    zero-padded by (HH-1-pad, WW-1-pad): a stride-1 conv with C filters of F channels. Returns a
+    ``_ChunkConv`` taking dout chunks (k, F, Ho, Wo) to dx chunks (k, C, H, W).
     """
     F, C, HH, WW = g.F, g.C, g.HH, g.WW
     w_full = w_rows.reshape(F, C, HH, WW)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-    w_full = xp.ascontiguousarray(w_full)
-    gf = geometry(dout.shape, w_full.shape, 1, HH - 1 - g.pad_h, WW - 1 - g.pad_w)
-    dx = xp.empty((dout.shape[0], C, g.H, g.W), dtype=dtype)
-    _forward_chunks(xp, dout, w_full.reshape(C, F * HH * WW), None, gf, dtype, out=dx)
-    return dx
+    w_full = xp.ascontiguousarray(w_full).reshape(C, F * HH * WW)
+    gf = _full_geometry(g)
+    return _ChunkConv(xp, gf, w_full, None, m, dtype, with_dst=True)
+
+
+def _full_geometry(g: Geometry) -> Geometry:
+    """The geometry of the full convolution that gives a stride-1 conv's dx."""
+    return geometry(
+        (1, g.F, g.Ho, g.Wo), (g.C, g.F, g.HH, g.WW), 1, g.HH - 1 - g.pad_h, g.WW - 1 - g.pad_w
+    )
 
 
 def conv2d_forward(x, w, b, stride: int, pad: int):
@@ -212,7 +241,7 @@ def conv2d_forward(x, w, b, stride: int, pad: int):
     return out, ConvCache(xc, w, x.dtype, b.dtype, stride, pad, out.shape)
 
 
-def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
+def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill):
     """The conv backward, chunk by chunk, for whatever upstream gradient ``fill`` provides.
 
     Args:
@@ -220,8 +249,6 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
         need_dx: False skips dx (returned as None).
         fill: ``fill(n0, n1, target)`` writes dL/d(conv output) of images n0..n1 into target, a
             (n1 - n0, F, H', W') view of a scratch buffer.
-        dout: the whole (N, F, H', W') gradient when the caller has it (spares a copy when dx is
-            a full convolution).
 
     Returns:
         ``(dx, dw, db)`` in the dtypes of x, w and b.
@@ -234,7 +261,10 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
     w_rows = w.astype(dtype, copy=False).reshape(F, K)
     full = need_dx and s == 1 and _use_full_conv(g.C, F, g.HH, g.WW, cache.pad)
     scatter = need_dx and not full
-    m = chunk_size(N, workspace_bytes(g, dtype.itemsize, True, scatter))
+    per_image = workspace_bytes(g, dtype.itemsize, True, scatter)
+    if full:
+        per_image += _ChunkConv.bytes_per_image(_full_geometry(g), dtype.itemsize)
+    m = chunk_size(N, per_image)
     planes = xp.zeros((m, g.C, s * s, g.P), dtype=dtype)
     cols = _column_buffer(xp, m, g, dtype)
     # dout of a chunk, widened to Wq columns unless dense; the extra columns stay zero so that
@@ -242,21 +272,18 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
     ext = xp.zeros((m, F, Ho, Wo if g.dense else g.Wq), dtype=dtype)
     part = xp.empty((m, K + 1, F), dtype=dtype)
     dwb = xp.zeros((K + 1, F), dtype=dtype)  # [dw^T; db]
-    dx = None
+    dx = xp.empty(cache.x.shape, dtype=dtype) if need_dx else None
     if scatter:
-        dx = xp.empty(cache.x.shape, dtype=dtype)
         dx_planes = xp.empty((m, g.C, s * s, g.P), dtype=dtype)
         dcols = xp.empty((m, K, L), dtype=dtype)
         w_cols = w_rows.T
-    keep = full and dout is None
-    if keep:
-        dout = xp.empty(cache.out_shape, dtype=dtype)
+    if full:
+        full_conv = _full_conv(xp, w_rows, g, m, dtype)
     for n0 in range(0, N, m):
         n1 = min(n0 + m, N)
         k = n1 - n0
-        fill(n0, n1, ext[:k, :, :, :Wo])
-        if keep:
-            dout[n0:n1] = ext[:k, :, :, :Wo]
+        d4 = ext[:k, :, :, :Wo]
+        fill(n0, n1, d4)
         d3 = ext[:k].reshape(k, F, L)
         fill_planes(planes[:k], x[n0:n1], g.pad_h, g.pad_w, s, g.Hq, g.Wq)
         _gather(xp, planes[:k], cols[:k], g)
@@ -264,7 +291,9 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
         # dout @ cols^T; the ones row sums dout into db.
         xp.matmul(cols[:k], d3.transpose(0, 2, 1), out=part[:k])
         dwb += part[0] if k == 1 else part[:k].sum(axis=0)
-        if scatter:
+        if full:
+            full_conv(d4, dx[n0:n1])
+        elif scatter:
             xp.matmul(w_cols, d3, out=dcols[:k])
             dxp = dx_planes[:k]
             dxp[...] = 0
@@ -279,8 +308,6 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
                         tap = dxp[:, :, plane, off : off + L]
                         tap += dc[:, :, kh, kw]
             read_planes(dxp, dx[n0:n1], g.pad_h, g.pad_w, s, g.Hq, g.Wq)
-    if full:
-        dx = _full_conv_dx(xp, dout, w_rows, g, dtype)
     if dx is not None:
         dx = dx.astype(cache.x_dtype, copy=False)
     dw = xp.ascontiguousarray(dwb[:K].T).reshape(w.shape).astype(w.dtype, copy=False)
@@ -299,4 +326,4 @@ def conv2d_backward(dout, cache: ConvCache, need_dx: bool = True):
     def fill(n0, n1, target):
         target[...] = dout[n0:n1]
 
-    return conv_backward_core(xp, cache, need_dx, fill, dout)
+    return conv_backward_core(xp, cache, need_dx, fill)
