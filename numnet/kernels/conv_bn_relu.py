@@ -208,38 +208,45 @@ def conv_bn_relu_pool2d_backward(dout, cache: ConvBNReluCache, need_dx: bool = T
         xc_w -= mu.reshape(1, F, 1, 1)
         dot = channel_dot(xp, g, xc_w)
     dgamma = dot * inv_std
-    k1 = (gamma.astype(dtype, copy=False) * inv_std).reshape(1, F, 1, 1)
-    if cache.mode == "train":
+    k1 = gamma.astype(dtype, copy=False) * inv_std
+    train = cache.mode == "train"
+    if train:
         M = N * Ho * Wo
-        k2 = k1 * (inv_std * (-dgamma / M)).reshape(1, F, 1, 1)  # multiplies a - mu
-        k3 = k1 * (-dbeta / M).reshape(1, F, 1, 1)
-    mu4 = mu.reshape(1, F, 1, 1)
+        p_mu = pattern(xp, mu, a.shape, dtype)
+        p_k2 = pattern(xp, k1 * inv_std * (-dgamma / M), a.shape, dtype)  # multiplies a - mu
+        p_k3 = pattern(xp, k1 * (-dbeta / M), a.shape, dtype)
+    rows = as_rows(xp, a)
     scratch = {}
 
     def fill(n0, n1, target):
-        # d(conv output) = k1 * dy + k2 * (a - mu) + k3, dy the batch norm output's gradient.
-        if cache.mode == "train":
-            xp.subtract(a[n0:n1], mu4, out=target)
-            target *= k2
-            target += k3
-        else:
-            target[...] = 0
-        if cache.pool is None:
-            target += g[n0:n1] * k1
-            return
+        # d(conv output) = k1 * dy + k2 * (a - mu) + k3, dy the batch norm output's gradient,
+        # made in contiguous scratch (flat loops over one-image patterns), then copied to target.
         k = n1 - n0
         if not scratch:
-            scratch["gk"] = xp.empty((k, *out.shape[1:]), dtype=dtype)
-            scratch["hit"] = xp.empty((k, *out.shape[1:]), dtype=bool)
-            scratch["add"] = xp.empty((k, *out.shape[1:]), dtype=dtype)
-        gk, hit, add = scratch["gk"][:k], scratch["hit"][:k], scratch["add"][:k]
-        xp.multiply(g[n0:n1], k1, out=gk)
-        ph, pw, ps = cache.pool
-        H2, W2 = out.shape[2:]
-        for i, view in enumerate(_window_views(target, ph, pw, ps, H2, W2)):
-            xp.equal(cache.winner[n0:n1], i, out=hit)
-            xp.multiply(gk, hit, out=add)
-            view += add
+            scratch["t"] = xp.empty((k, rows.shape[1]), dtype=dtype)
+            pooled = out.shape[1:] if cache.pool is not None else a.shape[1:]
+            scratch["gk"] = xp.empty((k, *pooled), dtype=dtype)
+            scratch["hit"] = xp.empty((k, *pooled), dtype=bool)
+            scratch["add"] = xp.empty((k, *pooled), dtype=dtype)
+        t, gk, hit, add = (scratch[key][:k] for key in ("t", "gk", "hit", "add"))
+        if train:
+            xp.subtract(rows[n0:n1], p_mu, out=t)
+            t *= p_k2
+            t += p_k3
+        else:
+            t[...] = 0
+        t4 = t.reshape(k, F, Ho, Wo)
+        xp.multiply(g[n0:n1], k1.reshape(1, F, 1, 1), out=gk)
+        if cache.pool is None:
+            t4 += gk
+        else:
+            ph, pw, ps = cache.pool
+            H2, W2 = out.shape[2:]
+            for i, view in enumerate(_window_views(t4, ph, pw, ps, H2, W2)):
+                xp.equal(cache.winner[n0:n1], i, out=hit)
+                xp.multiply(gk, hit, out=add)
+                view += add
+        target[...] = t4
 
     dx, dw, db = conv_backward_core(xp, cache.conv, need_dx, fill)
     return (
