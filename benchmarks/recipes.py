@@ -52,10 +52,10 @@ def numnet_convnet(cfg: dict, input_dim, seed: int = 0):
         hidden_dims=cfg["hidden_dims"],
         num_classes=NUM_CLASSES,
         normalization=None if cfg["norm"] == "none" else cfg["norm"],
-        dropout_keep_ratio=cfg["dropout"],
+        dropout_keep_ratio=cfg["dropout_keep"],
         init=cfg["init"],
         dtype=np.float32,
-        seed=seed,
+        rng=seed,
     )
 
 
@@ -80,8 +80,8 @@ def torch_convnet(cfg: dict, input_dim):
     prev *= h * w
     for d in cfg["hidden_dims"]:
         layers += [tnn.Linear(prev, d), tnn.BatchNorm1d(d), tnn.ReLU()]
-        if cfg["dropout"] < 1:
-            layers.append(tnn.Dropout(1 - cfg["dropout"]))
+        if cfg["dropout_keep"] < 1:
+            layers.append(tnn.Dropout(1 - cfg["dropout_keep"]))
         prev = d
     layers.append(tnn.Linear(prev, NUM_CLASSES))
     return tnn.Sequential(*layers)

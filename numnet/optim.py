@@ -170,21 +170,59 @@ def _adam_step(w, dw, config):
     """The bias-corrected Adam direction ``mhat / (sqrt(vhat) + eps)``; updates m, v, t in config.
 
     ``t`` is incremented *before* the bias correction, as the course's starter code requires.
+
+    Returns:
+        ``(step, fresh)``: the direction, and whether it is a new array of ``w``'s dtype and
+        shape that the caller may overwrite.
     """
     xp = get_array_module(w)
     b1, b2 = float(config["beta1"]), float(config["beta2"])
     m = _state(config, "m", w)
     v = _state(config, "v", w)
     t = int(config["t"]) + 1
+    eps = float(config["epsilon"])
+    if not _same_array_kind(xp, w, dw):
+        # Mixed dtypes (or a dw that is not an array like w): NumPy's promotion decides the
+        # result dtypes, so keep the plain expressions.
+        m = b1 * m + (1.0 - b1) * dw
+        v = b2 * v + (1.0 - b2) * (dw * dw)
+        # Python floats: the correction factors stay weak scalars and keep float32 arrays
+        # float32.
+        mhat = m / (1.0 - b1**t)
+        vhat = v / (1.0 - b2**t)
+        config["m"], config["v"], config["t"] = m, v, t
+        return mhat / (xp.sqrt(vhat) + eps), False
+    # The same operations on the same values, in the same order (so bitwise the same results),
+    # written into three new arrays (m, v and the result) and one scratch array, instead of a
+    # new array per operation (~11 weight-sized temporaries per update).
+    m_new = xp.multiply(m, b1)
+    step = xp.multiply(dw, 1.0 - b1)
+    m_new += step
+    v_new = xp.multiply(v, b2)
+    xp.multiply(dw, dw, out=step)
+    step *= 1.0 - b2
+    v_new += step
+    denom = xp.divide(v_new, 1.0 - b2**t)
+    xp.sqrt(denom, out=denom)
+    denom += eps
+    xp.divide(m_new, 1.0 - b1**t, out=step)
+    step /= denom
+    config["m"], config["v"], config["t"] = m_new, v_new, t
+    return step, True
 
-    m = b1 * m + (1.0 - b1) * dw
-    v = b2 * v + (1.0 - b2) * (dw * dw)
-    # Python floats: the correction factors stay weak scalars and keep float32 arrays float32.
-    mhat = m / (1.0 - b1**t)
-    vhat = v / (1.0 - b2**t)
 
-    config["m"], config["v"], config["t"] = m, v, t
-    return mhat / (xp.sqrt(vhat) + float(config["epsilon"]))
+def _same_array_kind(xp, w, dw) -> bool:
+    """Whether w and dw are arrays (ndim >= 1) of one library, dtype and shape.
+
+    The case of the in-place path (a 0-d operation would return scalars, not arrays).
+    """
+    return (
+        isinstance(w, xp.ndarray)
+        and isinstance(dw, type(w))
+        and w.ndim > 0
+        and dw.dtype == w.dtype
+        and dw.shape == w.shape
+    )
 
 
 def _adam_defaults(config):
@@ -212,8 +250,13 @@ def adam(w, dw, config=None):
     if config is None:
         config = {}
     _adam_defaults(config)
-    next_w = w - float(config["learning_rate"]) * _adam_step(w, dw, config)
-    return next_w, config
+    lr = float(config["learning_rate"])
+    step, fresh = _adam_step(w, dw, config)
+    if fresh:
+        # w - lr * step, the product made in step's own array.
+        step *= lr
+        return get_array_module(w).subtract(w, step), config
+    return w - lr * step, config
 
 
 def adamw(w, dw, config=None):
@@ -231,8 +274,12 @@ def adamw(w, dw, config=None):
     config.setdefault("weight_decay", 1e-2)
     lr = float(config["learning_rate"])
     decayed = w * (1.0 - lr * float(config["weight_decay"]))
-    next_w = decayed - lr * _adam_step(w, dw, config)
-    return next_w, config
+    step, fresh = _adam_step(w, dw, config)
+    if fresh:
+        step *= lr
+        decayed -= step
+        return decayed, config
+    return decayed - lr * step, config
 
 
 #: Update rules by name, as the Solver's ``update_rule`` string selects them.

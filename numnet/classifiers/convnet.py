@@ -44,24 +44,11 @@ import numpy as np
 from numnet._checks import check_choice, check_labels, check_positive_int
 from numnet._names import CONV_NORMALIZATIONS
 from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
+from numnet.classifiers._conv_stack import conv_stack_backward, conv_stack_forward
 from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
 from numnet.classifiers.cnn import check_images, check_input_dim
-from numnet.fast_layers import (
-    conv_backward_fast,
-    conv_forward_fast,
-    max_pool_backward_fast,
-    max_pool_forward_fast,
-)
 from numnet.initializers import check_scheme, init_weight
-from numnet.layers import (
-    relu_backward,
-    relu_forward,
-    softmax_loss,
-    spatial_batchnorm_backward,
-    spatial_batchnorm_forward,
-    spatial_groupnorm_backward,
-    spatial_groupnorm_forward,
-)
+from numnet.layers import softmax_loss
 
 #: The norm of the hidden affine blocks for each ``normalization``.
 _AFFINE_NORM = {
@@ -70,7 +57,6 @@ _AFFINE_NORM = {
     "groupnorm": "layernorm",
     "layernorm": "layernorm",
 }
-_POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 
 class ConvNet(Model):
@@ -214,19 +200,6 @@ class ConvNet(Model):
             if gen is not None:
                 self.dropout_param["rng"] = gen
 
-    def _conv_norm_forward(self, x, i):
-        p, bp = self.params, self.bn_params[i - 1]
-        g, b = p[f"gamma{i}"], p[f"beta{i}"]
-        if self.normalization == "batchnorm":
-            return spatial_batchnorm_forward(x, g, b, bp)
-        groups = self.groups if self.normalization == "groupnorm" else 1
-        return spatial_groupnorm_forward(x, g, b, groups, bp)
-
-    def _conv_norm_backward(self, dout, cache):
-        if self.normalization == "batchnorm":
-            return spatial_batchnorm_backward(dout, cache)
-        return spatial_groupnorm_backward(dout, cache)
-
     def loss(self, X, y=None):
         """Scores, or loss and gradients, for a minibatch.
 
@@ -247,19 +220,8 @@ class ConvNet(Model):
         if self.use_dropout:
             self.dropout_param["mode"] = mode
 
-        p, L, norm = self.params, self.num_layers, self.normalization is not None
-        h, caches = X, []
-        for i in range(1, self.num_conv + 1):
-            h, c_conv = conv_forward_fast(h, p[f"W{i}"], p[f"b{i}"], self.conv_param)
-            c_norm = c_pool = None
-            if norm:
-                h, c_norm = self._conv_norm_forward(h, i)
-            # relu is monotonic, so max pool and relu commute exactly (values and gradients);
-            # pooling first lets relu touch 4x fewer values.
-            if self._conv_pool[i - 1]:
-                h, c_pool = max_pool_forward_fast(h, _POOL)
-            h, c_relu = relu_forward(h)
-            caches.append((c_conv, c_norm, c_pool, c_relu))
+        p, L = self.params, self.num_layers
+        h, caches = conv_stack_forward(self, X, train=y is not None)
         scores, c_fc = affine_stack_forward(
             h,
             p,
@@ -268,19 +230,13 @@ class ConvNet(Model):
             self.bn_params,
             self.dropout_param if self.use_dropout else None,
         )
+        del h
         if y is None:
             return scores
 
         loss, dscores = softmax_loss(scores, y)
         dh, grads = affine_stack_backward(dscores, c_fc, need_dx=self.num_conv > 0)
-        for i in range(self.num_conv, 0, -1):
-            c_conv, c_norm, c_pool, c_relu = caches[i - 1]
-            dh = relu_backward(dh, c_relu)
-            if c_pool is not None:
-                dh = max_pool_backward_fast(dh, c_pool)
-            if norm:
-                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = self._conv_norm_backward(dh, c_norm)
-            # The images need no gradient: skip the first conv's col2im entirely.
-            dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_conv, need_dx=i > 1)
+        del c_fc
+        conv_stack_backward(self, dh, caches, grads)
         loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
