@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import inspect
 import re
 import statistics
 import time
@@ -16,95 +15,125 @@ import torch
 TITLE = "Recipe ConvNets: training step by layer kind (float32, batch 64 of 1x28x28, Adam)"
 SHARED = ()
 NOTES = """
-Per-kind times are medians over the measured steps of the time spent in each kind of layer
-(forward and backward separately for conv and batch norm); "%" is the share of the kind in the sum
-of the kinds. numnet: every layer function the ConvNet module calls is wrapped with a timer (its
-name decides its kind; "other" is the step's wall time not inside any of them: the model's
-Python, the loss, L2, dropout, the parameter loop). torch: `torch.profiler` self CPU time of every
-op, charged to the kind of its nearest enclosing op or autograd node that has one (conv, batch
-norm, pool, relu, linear, loss, optimizer); profiling adds a few microseconds per op, so torch's
-kinds add up to slightly more than its unprofiled step. GFLOPS: the convs' multiply-adds (2 FLOPs
-each; the backward computes dw for every conv and dx for all but the first) over their time. The
-reference rows time one float32 matmul of 1024x1024 by 1024x1024 (NumPy's BLAS, torch's `mm`) at
-this thread count: the rate a conv built on GEMM can at best approach.
+Per-kind times are medians over the measured steps of the time spent in each kind of layer;
+"%" is the share of the kind in the sum of the kinds. numnet's batch norm recipes run each conv
+layer as one fused channels-last block (conv, batch norm, max pool, ReLU), so batch norm, pooling
+and ReLU are one kind here, forward and backward, together with the hidden layer's batch norm and
+ReLU. numnet: the kernels the ConvNet runs are wrapped with timers that count each function's own
+time (time inside a nested timed function goes to that function's kind): the conv's gather and
+GEMMs (`conv_nhwc.forward_chunks`, `conv_nhwc.backward_core`) are "conv", the rest of the fused
+block (statistics, normalisation, pooling, ReLU, and in the backward the batch norm gradient fed
+to the conv chunk by chunk) is "bn/pool/relu"; "other" is the step's wall time outside every
+timed function (the loss, dropout, L2, the model's Python). torch: `torch.profiler` self CPU time
+of every op, charged to the kind of its nearest enclosing op or autograd node that has one;
+profiling adds a few microseconds per op, so torch's kinds add up to slightly more than its
+unprofiled step. GFLOPS: the convs' multiply-adds (2 FLOPs each; the backward computes dw for
+every conv and dx for all but the first) over their time. The reference rows time one float32
+matmul of 1024x1024 by 1024x1024 (NumPy's BLAS, torch's `mm`) at this thread count: the rate a
+conv built on GEMM can at best approach.
 """
 
-KINDS = ("conv fwd", "conv bwd", "bn fwd", "bn bwd", "pool", "relu", "affine", "update", "other")
-
-# numnet function name -> kind (first match wins); anything the model calls that none of these
-# match (loss, dropout, checks) counts as "other".
-_NUMNET_KINDS = [
-    (r"conv.*forward", "conv fwd"),
-    (r"conv.*backward", "conv bwd"),
-    (r"batchnorm.*forward", "bn fwd"),
-    (r"batchnorm.*backward", "bn bwd"),
-    (r"pool", "pool"),
-    (r"relu", "relu"),
-    (r"affine", "affine"),
-]
+KINDS = (
+    "conv fwd",
+    "conv bwd",
+    "bn/pool/relu fwd",
+    "bn/pool/relu bwd",
+    "affine",
+    "update",
+    "other",
+)
 
 # torch op or autograd node name pattern -> kind, tried from the op up through its parents.
 _TORCH_KINDS = [
     (r"Optimizer\.step|Optimizer\.zero_grad", "update"),
     (r"ConvolutionBackward|convolution_backward", "conv bwd"),
     (r"aten::convolution|aten::conv2d|mkldnn_convolution", "conv fwd"),
-    (r"BatchNormBackward|batch_norm_backward", "bn bwd"),
-    (r"aten::batch_norm|native_batch_norm", "bn fwd"),
-    (r"max_pool|MaxPool", "pool"),
-    (r"[Rr]elu|threshold_backward|clamp_min", "relu"),
+    (
+        r"BatchNormBackward|batch_norm_backward|MaxPool.*Backward|max_pool.*backward|"
+        r"ReluBackward|threshold_backward",
+        "bn/pool/relu bwd",
+    ),
+    (r"aten::batch_norm|native_batch_norm|max_pool|MaxPool|[Rr]elu|clamp_min", "bn/pool/relu fwd"),
     (r"aten::linear|AddmmBackward|aten::addmm|TBackward", "affine"),
 ]
 
 STEPS = 9
 
 
-def _numnet_kinds(model, X, y) -> dict[str, float]:
-    """Median ms per kind of numnet's step, by wrapping the layer functions the model calls."""
-    import numnet.classifiers.convnet as module
+class _Timers:
+    """Own-time timers: each timed call's time minus the time of the timed calls inside it."""
 
-    fwd_bwd, update, _ = common.numnet_train_step(model, X, y)
-    spent = collections.defaultdict(float)
-    depth = [0]
+    def __init__(self):
+        self.spent = collections.defaultdict(float)
+        self._stack = []  # [kind, start, time in nested timed calls]
 
-    def timed(fn, kind):
-        def wrapper(*args, **kwargs):
-            if depth[0]:
-                return fn(*args, **kwargs)
-            depth[0] += 1
-            t0 = time.perf_counter()
+    def wrap(self, fn, kind):
+        def timed(*args, **kwargs):
+            self._stack.append([kind, time.perf_counter(), 0.0])
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent[kind] += time.perf_counter() - t0
-                depth[0] -= 1
+                k, t0, nested = self._stack.pop()
+                elapsed = time.perf_counter() - t0
+                self.spent[k] += elapsed - nested
+                if self._stack:
+                    self._stack[-1][2] += elapsed
 
-        return wrapper
+        return timed
 
-    originals = {}
-    for name, fn in vars(module).items():
-        if not inspect.isfunction(fn):
-            continue
-        kind = next((k for pat, k in _NUMNET_KINDS if re.search(pat, name)), None)
-        if kind is not None:
-            originals[name] = fn
-            setattr(module, name, timed(fn, kind))
+
+def _numnet_kinds(model, X, y) -> dict[str, float]:
+    """Median ms per kind of numnet's step, by wrapping the kernels the model runs."""
+    from numnet.classifiers import _affine_stack, _conv_stack
+    from numnet.kernels import conv_nhwc
+
+    fwd_bwd, update, _ = common.numnet_train_step(model, X, y)
+    timers = _Timers()
+    backward_core = conv_nhwc.backward_core
+
+    def backward_core_timed_fill(xp, x, w, g, need_dx, fill, dtype):
+        fill = timers.wrap(fill, "bn/pool/relu bwd")
+        return backward_core(xp, x, w, g, need_dx, fill, dtype)
+
+    patches = [
+        (_conv_stack, "block_forward", "bn/pool/relu fwd"),
+        (_conv_stack, "block_backward", "bn/pool/relu bwd"),
+        (conv_nhwc, "forward_chunks", "conv fwd"),
+        (_affine_stack, "affine_forward", "affine"),
+        (_affine_stack, "affine_backward", "affine"),
+        (_affine_stack, "affine_param_grads", "affine"),
+        (_affine_stack, "relu_forward", "bn/pool/relu fwd"),
+        (_affine_stack, "relu_backward", "bn/pool/relu bwd"),
+    ]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    norms = dict(_affine_stack.NORMS)
     try:
+        for module, name, kind in patches:
+            setattr(module, name, timers.wrap(getattr(module, name), kind))
+        conv_nhwc.backward_core = timers.wrap(backward_core_timed_fill, "conv bwd")
+        for key, (fwd, bwd) in norms.items():
+            _affine_stack.NORMS[key] = (
+                timers.wrap(fwd, "bn/pool/relu fwd"),
+                timers.wrap(bwd, "bn/pool/relu bwd"),
+            )
         per_step = collections.defaultdict(list)
         for i in range(STEPS + common.WARMUP):
-            spent.clear()
+            timers.spent.clear()
             t0 = time.perf_counter()
             grads = fwd_bwd()[1]
             t1 = time.perf_counter()
             update(grads)
-            spent["update"] += time.perf_counter() - t1
+            timers.spent["update"] += time.perf_counter() - t1
             total = time.perf_counter() - t0
-            spent["other"] = total - sum(v for k, v in spent.items() if k != "other")
+            timers.spent["other"] = total - sum(v for k, v in timers.spent.items() if k != "other")
             if i >= common.WARMUP:
                 for k in KINDS:
-                    per_step[k].append(spent.get(k, 0.0) * 1e3)
+                    per_step[k].append(timers.spent.get(k, 0.0) * 1e3)
     finally:
-        for name, fn in originals.items():
+        for module, name, fn in originals:
             setattr(module, name, fn)
+        conv_nhwc.backward_core = backward_core
+        _affine_stack.NORMS.update(norms)
     return {k: statistics.median(v) for k, v in per_step.items()}
 
 

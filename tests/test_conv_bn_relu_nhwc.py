@@ -23,18 +23,18 @@ from numnet.layers import (
 )
 from numnet.ops.batchnorm import bn_settings
 
-# (x_shape NCHW, w_shape, pad, pool (pool_height, pool_width, pool stride) or None): the recipe
-# block with and without its 2x2 pool at C <= 4 and C > 4, overlapping / non-tiling pools, a 1x1
-# conv and a 5x5 conv that shrinks the image.
+# (x_shape NCHW, w_shape, pad, pool (b, b, b) or None): the recipe block with and without its
+# 2x2 pool at C <= 4 (dense columns) and C > 4 (position rows), F <= 4 (dense columns for dx), a
+# 3x3 pool, a 1x1 conv, a 5x5 conv that shrinks the image, rectangular images.
 CASES = [
     ((3, 1, 8, 8), (4, 1, 3, 3), 1, (2, 2, 2)),
     ((3, 3, 6, 6), (5, 3, 3, 3), 1, None),
     ((2, 6, 8, 8), (5, 6, 3, 3), 1, (2, 2, 2)),
     ((2, 6, 7, 7), (6, 6, 3, 3), 1, None),
-    ((2, 5, 9, 7), (3, 5, 3, 3), 1, (3, 2, 1)),
-    ((2, 6, 10, 10), (4, 6, 3, 3), 1, (3, 3, 2)),
-    ((2, 6, 8, 9), (6, 6, 1, 1), 0, (2, 3, 3)),
-    ((2, 6, 9, 9), (5, 6, 5, 5), 1, (2, 2, 1)),
+    ((2, 5, 6, 10), (3, 5, 3, 3), 1, (2, 2, 2)),
+    ((2, 6, 9, 9), (4, 6, 3, 3), 1, (3, 3, 3)),
+    ((2, 6, 8, 6), (6, 6, 1, 1), 0, (2, 2, 2)),
+    ((2, 6, 10, 10), (5, 6, 5, 5), 1, (2, 2, 2)),
 ]
 IDS = [f"x{c[0][1:]}-w{c[1][:1] + c[1][2:]}-p{c[2]}-pool{c[3]}" for c in CASES]
 GRADS = ("dx", "dw", "db", "dgamma", "dbeta")
@@ -242,3 +242,10 @@ def test_block_does_not_mutate(xp, rng, pool):
     assert_same(dout_before, dout, "dout")
     assert_same(cache_before, arrays, "cache")
     assert_same(before, [*args, given], "inputs")
+
+
+@pytest.mark.parametrize("pool", [(3, 2, 1), (2, 2, 1), (3, 3, 3)])
+def test_block_rejects_pools_that_do_not_tile(rng, pool):
+    args = _case(rng, (2, 6, 8, 8), (4, 6, 3, 3), ties=False)
+    with pytest.raises(ValueError, match=r"pools b x b windows with stride b that tile"):
+        _block(*args, 1, {"mode": "train"}, pool)

@@ -146,3 +146,35 @@ def test_dx_needs_pad_below_filter_size(rng):
     g = kn.geometry(x.shape, w.shape, 3)
     with pytest.raises(ValueError, match="dx needs pad <= filter size - 1"):
         kn.backward_core(np, x, w, g, True, lambda n0, n1, t: None, np.float64)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "pad"), [CASES[0], CASES[2], ((2, 6, 6, 8), (3, 6, 3, 3), 1)]
+)
+def test_block_order_permutes_the_positions(xp, rng, x_shape, w_shape, pad):
+    # block=2: each image's positions ordered (dy, dx, i2, j2) for (i, j) = (2*i2 + dy, 2*j2 + dx).
+    x, w, b = on(xp, [rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[:1])])
+    x = _nhwc(x)
+    out = _forward(x, w, b, pad)
+    N, Ho, Wo, F = out.shape
+    blocked = xp.empty(out.shape, dtype=out.dtype)
+    g = kn.geometry(x.shape, w.shape, pad)
+    kn.forward_chunks(xp, x, kn.weight_matrix(xp, w, b, g, out.dtype), g, blocked, out.dtype, 2)
+
+    def to_block(a):
+        return a.reshape(N, Ho // 2, 2, Wo // 2, 2, F).transpose(0, 2, 4, 1, 3, 5)
+
+    np.testing.assert_allclose(
+        to_numpy(blocked).reshape(N, 2, 2, Ho // 2, Wo // 2, F), to_numpy(to_block(out)),
+        rtol=1e-12, atol=1e-12,
+    )  # fmt: skip
+    dout = xp.asarray(rng.standard_normal(out.shape))
+    dout_blocked = xp.ascontiguousarray(to_block(dout)).reshape(out.shape)
+
+    def fill(n0, n1, target):
+        target[...] = dout_blocked[n0:n1]
+
+    got = kn.backward_core(xp, x, w, g, True, fill, out.dtype, 2)
+    want = _backward(dout, x, w, pad)
+    for name, a, r in zip(("dx", "dw", "db"), got, want):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(r), rtol=1e-12, atol=1e-12, err_msg=name)

@@ -13,9 +13,17 @@ NumPy's pairwise sums here, and ~7x faster than reducing over a non-contiguous a
 the images. Per-channel scaling: the constants (F,) are tiled to one image's (1, S*F) pattern and
 applied to the array viewed as (N, S*F) rows, a flat inner loop (``numnet.ops._channels``).
 
-What is cached: the conv's input (the previous block's output, not a copy), the conv output
-``a``, the block's output and, with pooling, each window's first-maximum offset (one byte per
-window). The batch norm output is only ever made a chunk at a time, in cache-sized scratch.
+Pooling: b x b windows with stride b that tile the conv output (numnet's ConvNet pools 2x2 with
+stride 2 on even sizes). The conv writes each image's positions window offset by window offset
+(``conv_nhwc.Columns``' blocked order), so the b*b offsets of all windows are b*b contiguous
+blocks: the max, the first-maximum search and, in the backward, the gradient's scatter to the
+winners run on contiguous arrays (strided channels-last views run NumPy's inner loop once per
+run of F values, 2-5x slower).
+
+What is cached: the conv's input (the previous block's output, not a copy), the centred conv
+output ``a - mean`` (in the blocked order when pooling), the block's output and, with pooling,
+each window's first-maximum offset (one byte per window). The batch norm output is only ever
+made a chunk at a time, in cache-sized scratch.
 """
 
 from __future__ import annotations
@@ -36,10 +44,11 @@ class BlockCache(NamedTuple):
     """What ``block_backward`` reads.
 
     ``x`` the conv input (N, H, W, C); ``w`` the filters; ``g`` the conv geometry; ``a`` the
-    centred conv output ``conv - mean`` (N, H', W', F); ``mean`` and ``inv_std`` (F,) the
-    statistics it was normalised with; ``out`` the block's output; ``winner`` (N, H'', W'', F)
-    each pooling window's first-maximum offset (row-major), or None without pooling (``pool`` is
-    then None too); ``dtypes`` the dtypes of (x, w, b, gamma, beta) for the gradients.
+    centred conv output ``conv - mean`` as (N, H'*W'*F) rows, positions in the pool's block
+    order (``conv_nhwc.Columns``); ``mean`` and ``inv_std`` (F,) the statistics it was
+    normalised with; ``out`` the block's output (N, H'', W'', F); ``winner`` (N, H''*W''*F) each
+    pooling window's first-maximum offset (row-major), or None without pooling (``pool`` is then
+    None too); ``dtypes`` the dtypes of (x, w, b, gamma, beta) for the gradients.
     """
 
     x: Any
@@ -68,31 +77,21 @@ def _channel_sum(xp, a, ones, F: int):
     return xp.matmul(ones, a.reshape(N, ones.shape[0], F)).sum(axis=0)
 
 
-def _window_views(a, ph: int, pw: int, s: int, H2: int, W2: int):
-    """The ph*pw strided views (n, H2, W2, F) of a (n, H, W, F), one per window offset."""
-    return [
-        a[:, i : i + s * (H2 - 1) + 1 : s, j : j + s * (W2 - 1) + 1 : s]
-        for i in range(ph)
-        for j in range(pw)
-    ]
+def _pool_chunk(xp, z, mx, winner, searching, ne) -> None:
+    """Max over the window offsets of z (k, b*b, S''*F) into mx (k, S''*F), first-max offset.
 
-
-def _pool_chunk(xp, z, pool, mx, winner, searching, ne) -> None:
-    """Max of each window of z (k, H', W', F) into mx; its first maximum's offset into winner.
-
-    The first-maximum rule of ``max_pool_backward_fast``; ``winner`` None skips the search.
+    ``z[:, i]`` holds window offset i (row-major within the window) of every window. The
+    first-maximum rule of ``max_pool_backward_fast``; ``winner`` None skips the search.
     """
-    ph, pw, ps = pool
-    views = _window_views(z, ph, pw, ps, *mx.shape[1:3])
-    mx[...] = views[0]
-    for v in views[1:]:
-        xp.maximum(mx, v, out=mx)
+    mx[...] = z[:, 0]
+    for i in range(1, z.shape[1]):
+        xp.maximum(mx, z[:, i], out=mx)
     if winner is None:
         return
     # First maximum: the number of leading offsets that are not the max.
     winner[...] = 0
-    for i, v in enumerate(views[:-1]):
-        xp.not_equal(v, mx, out=ne)
+    for i in range(z.shape[1] - 1):
+        xp.not_equal(z[:, i], mx, out=ne)
         if i == 0:
             searching[...] = ne
         else:
@@ -100,23 +99,35 @@ def _pool_chunk(xp, z, pool, mx, winner, searching, ne) -> None:
         winner += searching
 
 
-def _center(xp, a, ones, eps: float, step: int):
-    """Subtract the batch mean from a (N, H', W', F) in place; return mean, variance, inv_std.
+def pool_block(pool, Ho: int, Wo: int) -> int:
+    """The window size b of a tiling pool (b, b, b), 1 for None; else ValueError."""
+    if pool is None:
+        return 1
+    ph, pw, ps = pool
+    if not (ph == pw == ps and Ho % ps == 0 and Wo % ps == 0):
+        raise ValueError(
+            f"the channels-last block pools b x b windows with stride b that tile the conv "
+            f"output, got pool {tuple(pool)} on {Ho}x{Wo}"
+        )
+    return ps
 
-    The variance is the biased one, ``mean((a - mean)**2)`` (two passes: no cancellation);
-    ``inv_std = 1 / sqrt(var + eps)``.
+
+def _center(xp, a, ones, F: int, eps: float, step: int):
+    """Subtract the batch mean from a (N, S*F) in place; return mean, variance, inv_std.
+
+    a holds N channels-last images of S = ``ones.shape[0]`` positions (any order). The variance
+    is the biased one, ``mean((a - mean)**2)`` (two passes: no cancellation); ``inv_std =
+    1 / sqrt(var + eps)``.
     """
-    N, F = a.shape[0], a.shape[-1]
-    S = ones.shape[0]
+    N, S = a.shape[0], ones.shape[0]
     M = N * S
     mu = _channel_sum(xp, a, ones, F) / M
     p_mu = _pattern(xp, mu, S, a.dtype)
-    rows = a.reshape(N, S * F)
     t = xp.empty((min(step, N), S * F), dtype=a.dtype)
     sq = xp.zeros(F, dtype=a.dtype)
     for n0 in range(0, N, step):
         n1 = min(n0 + step, N)
-        xc = rows[n0:n1]
+        xc = a[n0:n1]
         xc -= p_mu
         tk = t[: n1 - n0]
         xp.multiply(xc, xc, out=tk)
@@ -137,24 +148,29 @@ def block_forward(x, w, b, gamma, beta, pad: int, settings, pool, keep_cache: bo
         pad: zero padding of the stride-1 conv (both sides, both axes).
         settings: ``(mode, eps, momentum, running_mean, running_var)`` as from
             ``numnet.ops.batchnorm.bn_settings``.
-        pool: ``(pool_height, pool_width, pool_stride)`` or None.
+        pool: None or ``(b, b, b)`` (pool height, width, stride) with b dividing the conv
+            output's height and width.
         keep_cache: False (inference) returns no cache and skips what only the backward needs.
 
     Returns:
         ``(out, cache, running_mean, running_var)``: out (N, H'', W'', F) C-contiguous in
         ``result_type(x, w, b)``, a ``BlockCache`` (or None), and the running statistics to store.
+
+    Raises:
+        ValueError: a pool that does not tile the conv output.
     """
     xp = get_array_module(x, w, b)
     mode, eps, momentum, running_mean, running_var = settings
     dtype = xp.result_type(x, w, b)
     g = cn.geometry(x.shape, w.shape, pad)
     N, F, S = x.shape[0], g.F, g.S
-    a = xp.empty((N, g.Ho, g.Wo, F), dtype=dtype)
-    cn.forward_chunks(xp, x, cn.weight_matrix(xp, w, b, g, dtype), g, a, dtype)
+    block = pool_block(pool, g.Ho, g.Wo)
+    a = xp.empty((N, S * F), dtype=dtype)  # positions in block order
+    cn.forward_chunks(xp, x, cn.weight_matrix(xp, w, b, g, dtype), g, a, dtype, block)
     step = max(1, _CHUNK_BYTES // max(1, S * F * a.itemsize))
     if mode == "train":
         # From here on a holds a - mean (the backward needs nothing else of it).
-        mu, var, inv_std = _center(xp, a, xp.ones(S, dtype=dtype), eps, step)
+        mu, var, inv_std = _center(xp, a, xp.ones(S, dtype=dtype), F, eps, step)
         running_mean = momentum * running_mean + (1 - momentum) * mu
         running_var = momentum * running_var + (1 - momentum) * var
         p_scale = _pattern(xp, gamma * inv_std, S, dtype)
@@ -165,60 +181,42 @@ def block_forward(x, w, b, gamma, beta, pad: int, settings, pool, keep_cache: bo
         scale = gamma.astype(dtype, copy=False) * inv_std
         p_scale = _pattern(xp, scale, S, dtype)
         p_shift = _pattern(xp, beta - mu * scale, S, dtype)
-    rows = a.reshape(N, S * F)
     k_max = min(step, N)
     z = xp.empty((k_max, S * F), dtype=dtype)
+    S2 = S // (block * block)
+    out = xp.empty((N, g.Ho // block, g.Wo // block, F), dtype=dtype)
+    out_rows = out.reshape(N, S2 * F)
     winner = None
-    if pool is None:
-        out = xp.empty(a.shape, dtype=dtype)
-    else:
-        ph, pw, ps = pool
-        H2, W2 = (g.Ho - ph) // ps + 1, (g.Wo - pw) // ps + 1
-        out = xp.empty((N, H2, W2, F), dtype=dtype)
-        mx = xp.empty((k_max, H2, W2, F), dtype=dtype)
+    if block > 1:
+        mx = xp.empty((k_max, S2 * F), dtype=dtype)
         if keep_cache:
-            winner = xp.empty((N, H2, W2, F), dtype=np.min_scalar_type(ph * pw - 1))
-            searching = xp.empty((k_max, H2, W2, F), dtype=bool)
-            ne = xp.empty((k_max, H2, W2, F), dtype=bool)
+            winner = xp.empty((N, S2 * F), dtype=np.min_scalar_type(block * block - 1))
+            searching = xp.empty((k_max, S2 * F), dtype=bool)
+            ne = xp.empty((k_max, S2 * F), dtype=bool)
     for n0 in range(0, N, step):
         n1 = min(n0 + step, N)
         k = n1 - n0
         t = z[:k]
         # z = (a - mean) * (gamma * inv_std) + beta, or a * scale + (beta - mean * scale) with
         # the running statistics (test mode), as spatial_batchnorm_forward computes it.
-        xp.multiply(rows[n0:n1], p_scale, out=t)
+        xp.multiply(a[n0:n1], p_scale, out=t)
         t += p_shift
-        t4 = t.reshape(k, g.Ho, g.Wo, F)
-        if pool is None:
-            xp.maximum(t4, 0, out=out[n0:n1])
+        if block == 1:
+            xp.maximum(t, 0, out=out_rows[n0:n1])
             continue
+        t3 = t.reshape(k, block * block, S2 * F)
         if winner is None:
-            _pool_chunk(xp, t4, pool, mx[:k], None, None, None)
+            _pool_chunk(xp, t3, mx[:k], None, None, None)
         else:
-            _pool_chunk(xp, t4, pool, mx[:k], winner[n0:n1], searching[:k], ne[:k])
-        xp.maximum(mx[:k], 0, out=out[n0:n1])
+            _pool_chunk(xp, t3, mx[:k], winner[n0:n1], searching[:k], ne[:k])
+        xp.maximum(mx[:k], 0, out=out_rows[n0:n1])
     cache = None
     if keep_cache:
         if mode != "train":
-            rows -= _pattern(xp, mu, S, dtype)  # the cache holds a - mean in both modes
+            a -= _pattern(xp, mu, S, dtype)  # the cache holds a - mean in both modes
         dtypes = (x.dtype, w.dtype, b.dtype, gamma.dtype, beta.dtype)
         cache = BlockCache(x, w, g, a, mu, inv_std, gamma, mode, out, winner, pool, dtypes)
     return out, cache, running_mean, running_var
-
-
-def _winner_values(xp, a, cache: BlockCache, hits):
-    """The values of a (N, H', W', F) at each pooling window's first maximum: (N, H'', W'', F).
-
-    ``hits[i]`` is ``cache.winner == i``, one per window offset.
-    """
-    ph, pw, ps = cache.pool
-    H2, W2 = cache.out.shape[1:3]
-    vals = xp.zeros(cache.out.shape, dtype=a.dtype)
-    scratch = xp.empty(cache.out.shape, dtype=a.dtype)
-    for hit, view in zip(hits, _window_views(a, ph, pw, ps, H2, W2)):
-        xp.multiply(view, hit, out=scratch)
-        vals += scratch
-    return vals
 
 
 def block_backward(dout, cache: BlockCache, need_dx: bool = True):
@@ -237,63 +235,69 @@ def block_backward(dout, cache: BlockCache, need_dx: bool = True):
     xp = get_array_module(dout, a)
     dtype = a.dtype
     N, F, S = a.shape[0], g.F, g.S
-    S2 = out.shape[1] * out.shape[2]
-    # The ReLU's gradient (out > 0 exactly where the pre-ReLU value is).
-    grad = relu_backward(xp.ascontiguousarray(dout, dtype=dtype), out)
+    block = pool_block(cache.pool, g.Ho, g.Wo)
+    nb, S2 = block * block, S // (block * block)
+    # The ReLU's gradient (out > 0 exactly where the pre-ReLU value is), (N, S''*F).
+    grad = relu_backward(xp.ascontiguousarray(dout, dtype=dtype), out).reshape(N, S2 * F)
     ones2 = xp.ones(S2, dtype=dtype)
     dbeta = _channel_sum(xp, grad, ones2, F)
     step = max(1, _CHUNK_BYTES // max(1, S * F * a.itemsize))
-    rows = a.reshape(N, S * F)  # a - mean
-    if cache.pool is None:
+    hits = []
+    if block == 1:
         t = xp.empty((min(step, N), S * F), dtype=dtype)
-        grows = grad.reshape(N, S * F)
         dot = xp.zeros(F, dtype=dtype)
         for n0 in range(0, N, step):
             n1 = min(n0 + step, N)
             tk = t[: n1 - n0]
-            xp.multiply(rows[n0:n1], grows[n0:n1], out=tk)
+            xp.multiply(a[n0:n1], grad[n0:n1], out=tk)
             dot += _channel_sum(xp, tk, ones2, F)
     else:
-        hits = [cache.winner == i for i in range(cache.pool[0] * cache.pool[1])]
-        xc_w = _winner_values(xp, a, cache, hits)
+        # The batch norm output's gradient is grad at each window's first maximum: its dot with
+        # a - mean needs a - mean there only.
+        a3 = a.reshape(N, nb, S2 * F)
+        hits = [xp.equal(cache.winner, i).astype(dtype) for i in range(nb)]
+        xc_w = xp.multiply(a3[:, 0], hits[0])
+        scratch = xp.empty_like(xc_w)
+        for i in range(1, nb):
+            xp.multiply(a3[:, i], hits[i], out=scratch)
+            xc_w += scratch
         xc_w *= grad
         dot = _channel_sum(xp, xc_w, ones2, F)
+        del xc_w, scratch
     dgamma = dot * inv_std
     k1 = gamma.astype(dtype, copy=False) * inv_std
     train = cache.mode == "train"
     if train:
         M = N * S
-        p_k2 = _pattern(xp, k1 * inv_std * (-dgamma / M), S, dtype)  # multiplies a - mu
+        p_k2 = _pattern(xp, k1 * inv_std * (-dgamma / M), S, dtype)  # multiplies a - mean
         p_k3 = _pattern(xp, k1 * (-dbeta / M), S, dtype)
     p_k1 = _pattern(xp, k1, S2, dtype)
     scratch = {}
 
     def fill(n0, n1, target):
-        # d(conv output) = k1 * dy + k2 * (a - mu) + k3, dy the batch norm output's gradient.
+        # d(conv output) = k1 * dy + k2 * (a - mean) + k3, dy the batch norm output's gradient
+        # (grad at the winners), in the forward's position order.
         k = n1 - n0
         if not scratch:
             scratch["gk"] = xp.empty((k, S2 * F), dtype=dtype)
-            if cache.pool is not None:
-                scratch["add"] = xp.empty((k, *out.shape[1:]), dtype=dtype)
+            scratch["add"] = xp.empty((k, S2 * F), dtype=dtype)
         t = target.reshape(k, S * F)
         if train:
-            xp.multiply(rows[n0:n1], p_k2, out=t)
+            xp.multiply(a[n0:n1], p_k2, out=t)
             t += p_k3
         else:
             t[...] = 0
         gk = scratch["gk"][:k]
-        xp.multiply(grad[n0:n1].reshape(k, S2 * F), p_k1, out=gk)
-        if cache.pool is None:
+        xp.multiply(grad[n0:n1], p_k1, out=gk)
+        if block == 1:
             t += gk
             return
-        gk4 = gk.reshape(k, *out.shape[1:])
-        add = scratch["add"][:k]
-        ph, pw, ps = cache.pool
-        for hit, view in zip(hits, _window_views(target, ph, pw, ps, *out.shape[1:3])):
-            xp.multiply(gk4, hit[n0:n1], out=add)
-            view += add
+        t3, add = t.reshape(k, nb, S2 * F), scratch["add"][:k]
+        for i, hit in enumerate(hits):
+            xp.multiply(gk, hit[n0:n1], out=add)
+            t3[:, i] += add
 
-    dx, dw, db = cn.backward_core(xp, cache.x, cache.w, g, need_dx, fill, dtype)
+    dx, dw, db = cn.backward_core(xp, cache.x, cache.w, g, need_dx, fill, dtype, block)
     x_dt, w_dt, b_dt, g_dt, beta_dt = cache.dtypes
     return (
         None if dx is None else dx.astype(x_dt, copy=False),

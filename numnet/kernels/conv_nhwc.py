@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np  # dtype metadata only; array math uses xp
 
 from numnet.kernels import _im2col
-from numnet.kernels.conv import DENSE_MAX_CHANNELS, _column_buffer, _gather
+from numnet.kernels.conv import DENSE_MAX_CHANNELS
 from numnet.kernels.conv import geometry as nchw_geometry
 
 #: Cap on one chunk's padded input plus columns, in bytes (see the module docstring).
@@ -115,38 +115,59 @@ class Columns:
     """Column scratch for up to ``m`` images; ``cols = columns(x)`` gathers a chunk.
 
     Position rows (C > DENSE_MAX_CHANNELS): a zero-padded copy of the chunk (k, Hp, Wp, C) and
-    ``cols`` (k*H'*W', K [+ 1]). Dense: NCHW phase planes and ``cols`` (k, K [+ 1], H'*W'). With
+    ``cols`` (k*H'*W', K [+ 1]). Dense: NCHW planes and ``cols`` (k, K [+ 1], H'*W'). With
     ``ones``, the extra column (row, dense) of ones is written once.
+
+    Position order: row-major (i, j) with ``block == 1``. With ``block == b`` (b divides H' and
+    W') the positions of each image are ordered (dy, dx, i2, j2) for (i, j) = (b*i2 + dy,
+    b*j2 + dx): the b*b offsets of every b x b pooling window are then b*b contiguous blocks of
+    (H'/b)*(W'/b) positions, which the GEMM output keeps, so the pooling that follows runs on
+    contiguous arrays instead of strided views.
+
+    ``x_block``: the input chunks come in that blocked order too (the full convolution of a
+    blocked dout); the copy into the padded buffer puts them back in place.
     """
 
-    def __init__(self, xp, g: Geometry, m: int, dtype, ones: bool = True):
-        self.xp, self.g = xp, g
+    def __init__(self, xp, g: Geometry, m: int, dtype, ones=True, block=1, x_block=1):
+        self.xp, self.g, self.x_block = xp, g, x_block
+        if g.Ho % block or g.Wo % block:
+            raise ValueError(f"block {block} must divide the output size {g.Ho}x{g.Wo}")
         K1 = g.K + (1 if ones else 0)
+        as_strided = xp.lib.stride_tricks.as_strided
+        b, H2, W2 = block, g.Ho // block, g.Wo // block
+        # The gather is one copy between two strided views, made once (as_strided is slow).
         if g.dense:
-            self.cg = _dense_geometry(g)
-            self.planes = xp.zeros((m, g.C, 1, self.cg.P), dtype=dtype)
+            cg = _dense_geometry(g)
+            self.cg = cg
+            self.planes = xp.zeros((m, g.C, 1, cg.P), dtype=dtype)
+            self.cols = xp.empty((m, K1, g.S), dtype=dtype)
             if ones:
-                self.cols = _column_buffer(xp, m, self.cg, dtype)
-            else:
-                self.cols = xp.empty((m, g.K, g.S), dtype=dtype)
+                self.cols[:, g.K] = 1
+            # Tap (kh, kw) of position (i, j) is planes[n, c, 0, (i + kh)*Wq + j + kw].
+            sN, sC, _, it = self.planes.strides
+            Wq = cg.Wq
+            shape = (m, g.C, g.HH, g.WW, b, b, H2, W2)
+            src = (sN, sC, Wq * it, it, Wq * it, it, b * Wq * it, b * it)
+            tN, tK, tS = self.cols.strides
+            S2 = H2 * W2
+            dst = (tN, g.HH * g.WW * tK, g.WW * tK, tK, b * S2 * tS, S2 * tS, W2 * tS, tS)
         else:
             Hp, Wp = g.H + 2 * g.pad_h, g.W + 2 * g.pad_w
             self.padded = xp.zeros((m, Hp, Wp, g.C), dtype=dtype)
             self.cols = xp.empty((m * g.S, K1), dtype=dtype)
             if ones:
                 self.cols[:, g.K] = 1
-            # The gather as one copy between two strided views (made once: as_strided is slow):
-            # every output position's HH runs of WW*C padded inputs, and the first K columns of
-            # each row as (m, H', W', HH, WW*C).
-            shape = (m, g.Ho, g.Wo, g.HH, g.WW * g.C)
+            # Every output position's HH runs of WW*C padded inputs -> its row's first K columns.
+            run = g.WW * g.C
             sN, sH, sW, sC = self.padded.strides
-            self.windows = xp.lib.stride_tricks.as_strided(
-                self.padded, shape=shape, strides=(sN, sH, sW, sH, sC)
-            )
+            shape = (m, H2, b, W2, b, g.HH, run)
+            src = (sN, b * sH, sH, b * sW, sW, sH, sC)
             rN, rK = self.cols.strides
-            self.target = xp.lib.stride_tricks.as_strided(
-                self.cols, shape=shape, strides=(g.S * rN, g.Wo * rN, rN, g.WW * g.C * rK, rK)
-            )
+            S2 = H2 * W2
+            dst = (g.S * rN, W2 * rN, b * S2 * rN, rN, S2 * rN, run * rK, rK)
+        base = self.planes if g.dense else self.padded
+        self.windows = as_strided(base, shape=shape, strides=src)
+        self.target = as_strided(self.cols, shape=shape, strides=dst)
 
     @staticmethod
     def bytes_per_image(g: Geometry, itemsize: int) -> int:
@@ -159,21 +180,25 @@ class Columns:
 
     def __call__(self, x):
         """Columns of x (k, H, W, C), k <= m: (k*H'*W', K [+ 1]) or, dense, (k, K [+ 1], H'*W')."""
-        xp, g = self.xp, self.g
-        k = x.shape[0]
+        g = self.g
+        k, b = x.shape[0], self.x_block
+        if b > 1:
+            H2, W2 = g.H // b, g.W // b
+            # x in block order as a (k, H2, b, W2, b, C) view of the row-major image.
+            x = x.reshape(k, b, b, H2, W2, g.C).transpose(0, 3, 1, 4, 2, 5)
         if g.dense:
+            if b > 1:
+                x = x.reshape(k, g.H, g.W, g.C)  # a copy
             cg = self.cg
             _im2col.fill_planes(
                 self.planes[:k], x.transpose(0, 3, 1, 2), g.pad_h, g.pad_w, 1, cg.Hq, cg.Wq
             )
-            cols = self.cols[:k]
-            if cols.shape[1] == g.K + 1:
-                _gather(xp, self.planes[:k], cols, cg)
-            else:
-                view = cols.reshape(k, g.C, g.HH, g.WW, g.Ho, g.Wo)
-                _im2col.gather_dense(xp, self.planes[:k], view, g.HH, g.WW, 1, cg.Wq)
-            return cols
-        self.padded[:k, g.pad_h : g.pad_h + g.H, g.pad_w : g.pad_w + g.W] = x
+            self.target[:k] = self.windows[:k]
+            return self.cols[:k]
+        interior = self.padded[:k, g.pad_h : g.pad_h + g.H, g.pad_w : g.pad_w + g.W]
+        if b > 1:
+            interior = interior.reshape(k, H2, b, W2, b, g.C)  # a view: axes split
+        interior[...] = x
         self.target[:k] = self.windows[:k]
         return self.cols[: k * g.S]
 
@@ -187,7 +212,7 @@ def gemm_forward(xp, cols, wk, g: Geometry, out) -> None:
         xp.matmul(cols[:, :rows], wk, out=out.reshape(k * g.S, g.F))
 
 
-def forward_chunks(xp, x, wk, g: Geometry, out, dtype, epilogue=None) -> None:
+def forward_chunks(xp, x, wk, g: Geometry, out, dtype, block: int = 1) -> None:
     """Convolve x (N, H, W, C) into ``out`` (N, H', W', F), chunk by chunk.
 
     Args:
@@ -195,19 +220,17 @@ def forward_chunks(xp, x, wk, g: Geometry, out, dtype, epilogue=None) -> None:
         x: the input, any strides.
         wk: ``weight_matrix`` (with or without the bias row).
         g: the conv's geometry.
-        out: (N, H', W', F) C-contiguous result buffer.
+        out: C-contiguous result buffer of N*H'*W'*F values, (N, H', W', F) or any shape with N
+            rows.
         dtype: the computation dtype.
-        epilogue: None or ``epilogue(n0, n1)``, called once images n0..n1 of ``out`` are written
-            (while they are still in the CPU cache).
+        block: the positions' order in ``out`` (see ``Columns``): 1 for row-major (N, H', W', F).
     """
     N = x.shape[0]
     m = chunk_size(N, Columns.bytes_per_image(g, np.dtype(dtype).itemsize))
-    columns = Columns(xp, g, m, dtype, ones=wk.shape[0] == g.K + 1)
+    columns = Columns(xp, g, m, dtype, ones=wk.shape[0] == g.K + 1, block=block)
     for n0 in range(0, N, m):
         n1 = min(n0 + m, N)
         gemm_forward(xp, columns(x[n0:n1]), wk, g, out[n0:n1])
-        if epilogue is not None:
-            epilogue(n0, n1)
 
 
 def full_geometry(g: Geometry) -> Geometry:
@@ -229,7 +252,7 @@ def flipped_weight_matrix(xp, w, dtype):
     return xp.ascontiguousarray(flipped.transpose(2, 3, 0, 1)).reshape(HH * WW * F, C)
 
 
-def backward_core(xp, x, w, g: Geometry, need_dx: bool, fill, dtype):
+def backward_core(xp, x, w, g: Geometry, need_dx: bool, fill, dtype, block: int = 1):
     """The conv backward, chunk by chunk, for whatever upstream gradient ``fill`` provides.
 
     Args:
@@ -239,8 +262,10 @@ def backward_core(xp, x, w, g: Geometry, need_dx: bool, fill, dtype):
         g: the conv's geometry (stride 1; the full convolution needs pad <= HH - 1, WW - 1).
         need_dx: False skips dx (returned as None).
         fill: ``fill(n0, n1, target)`` writes dL/d(conv output) of images n0..n1 into target, a
-            C-contiguous (n1 - n0, H', W', F) scratch buffer.
+            C-contiguous (n1 - n0, H', W', F) scratch buffer, its positions in ``block`` order.
         dtype: the computation dtype.
+        block: the order of the positions in ``fill``'s target (see ``Columns``), as the
+            forward wrote them.
 
     Returns:
         ``(dx, dw, db)``: dx (N, H, W, C) C-contiguous (or None), dw (F, C, HH, WW), db (F,), all
@@ -258,13 +283,13 @@ def backward_core(xp, x, w, g: Geometry, need_dx: bool, fill, dtype):
         per_image = max(per_image, Columns.bytes_per_image(fg, itemsize))
     # Each GEMM streams one column buffer: the cap applies to the larger of the two.
     m = chunk_size(N, per_image)
-    columns = Columns(xp, g, m, dtype)
+    columns = Columns(xp, g, m, dtype, block=block)
     d = xp.empty((m, g.Ho, g.Wo, F), dtype=dtype)
     part = xp.empty((m, K + 1, F) if g.dense else (K + 1, F), dtype=dtype)
     dwb = xp.zeros((K + 1, F), dtype=dtype)  # [dw_k; db]
     dx = None
     if need_dx:
-        full_columns = Columns(xp, fg, m, dtype, ones=False)
+        full_columns = Columns(xp, fg, m, dtype, ones=False, x_block=block)
         dx = xp.empty((N, g.H, g.W, g.C), dtype=dtype)
     for n0 in range(0, N, m):
         n1 = min(n0 + m, N)
