@@ -37,7 +37,7 @@ from numnet._checks import check_train_val_data
 from numnet._interrupts import deferred_sigint
 from numnet._solver_persistence import SolverPersistence
 from numnet._solver_settings import SETTINGS
-from numnet.backend import to_numpy
+from numnet.backend import get_array_module, host_floats, to_numpy
 from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
 from numnet.metrics import predict
 from numnet.optim import DEFAULT_LEARNING_RATES, global_norm
@@ -186,7 +186,9 @@ class Solver(SolverPersistence):
             trainable, norm = _clip(trainable, self.grad_clip)
         else:
             norm = global_norm(trainable)
-        if not (math.isfinite(float(loss)) and math.isfinite(norm)):
+        # The step's one read of device values: loss and norm, in one transfer.
+        loss, norm = host_floats(loss, norm)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
             raise self._nonfinite_error(t, loss, norm, trainable)
         self.loss_history.append(loss)
 
@@ -204,7 +206,8 @@ class Solver(SolverPersistence):
     def _nonfinite_error(self, t: int, loss, norm: float, grads) -> NonFiniteLossError:
         what = f"loss {float(loss)}"
         if math.isfinite(float(loss)):
-            bad = next((k for k, g in grads.items() if not bool(np.all(np.isfinite(g)))), None)
+            finite = lambda g: bool(get_array_module(g).isfinite(g).all())  # noqa: E731
+            bad = next((k for k, g in grads.items() if not finite(g)), None)
             # All finite but the norm overflowed: gradients too large to square and sum.
             what = f"gradient of {bad!r}" if bad is not None else f"gradient norm {norm}"
         last = f"{float(self.loss_history[-1]):g}" if self.loss_history else "none yet"
@@ -216,6 +219,8 @@ class Solver(SolverPersistence):
     # --------------------------------------------------------------- checking
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Check accuracy of the model on the provided data.
+
+        ``numnet.metrics.predict`` reads the predictions off a GPU once per call.
 
         Args:
             X: array of data, shape (N, d_1, ..., d_k).

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from numnet._checks import check_positive_int
+from numnet._checks import check_labels, check_positive_int
 from numnet._random import as_generator
-from numnet.backend import to_numpy
+from numnet.backend import device_module, get_array_module, to_device, to_numpy
 from numnet.metrics import predict
 
 
@@ -106,7 +106,7 @@ class Model:
                 got = np.asarray(a).dtype
                 raise ValueError(f"buffer {k!r} must have dtype {self.dtype}, got {got}")
         for k, (bp, key, _) in slots.items():
-            bp[key] = np.array(buffers[k], copy=True)
+            bp[key] = to_device(np.array(buffers[k], copy=True), self.xp)
 
     # -------------------------------------------------------------- params / tuning
     def _check_names(self, names) -> list[str]:
@@ -167,27 +167,75 @@ class Model:
             if want != got:
                 raise ValueError(f"param {n!r} must have shape {want}, got {got} in src")
         for n in names:
-            self.params[n] = np.array(src[n], dtype=self.dtype, copy=True)
+            host = np.array(to_numpy(src[n]), dtype=self.dtype, copy=True)
+            self.params[n] = to_device(host, self.xp)
         return sorted(names)
 
     def num_params(self) -> int:
         """Total number of scalars in ``params``."""
         return int(sum(p.size for p in self.params.values()))
 
+    # ---------------------------------------------------------------------- device
+    @property
+    def xp(self):
+        """The array module the params live in (``numpy``, or ``cupy`` on a GPU)."""
+        return get_array_module(*self.params.values())
+
+    def to(self, device) -> Model:
+        """Move the params and running statistics to ``device``; return the model itself.
+
+        ``loss`` and ``predict`` then move each batch they are given to the same device, so the
+        data set can stay on the host. Checkpoints always hold host copies, so a model trained
+        on one device loads on the other.
+
+        Args:
+            device: ``"cpu"``, ``"cuda"`` or an array module (``numpy``, ``cupy``).
+
+        Raises:
+            ValueError: an unknown device name.
+            RuntimeError: ``"cuda"`` without CuPy or without a usable GPU (one line).
+        """
+        xp = device_module(device)
+        self.params = {k: to_device(v, xp) for k, v in self.params.items()}
+        for bp in self.bn_params:
+            for key in ("running_mean", "running_var"):
+                if key in bp:
+                    bp[key] = to_device(bp[key], xp)
+        return self
+
     # ----------------------------------------------------------------- computation
-    def _l2(self, grads: dict, weight_names) -> float:
+    def _labels(self, y, N: int):
+        """``y`` checked as N labels in ``[0, num_classes)`` and moved to the params' device.
+
+        The check runs before the move: on the host it costs no wait for the device.
+        """
+        check_labels("y", y, N, self.num_classes)
+        return to_device(y, self.xp)
+
+    def _l2(self, grads: dict, weight_names):
         """Return ``0.5 * reg * sum(W**2)`` over ``weight_names`` and add ``reg * W`` to ``grads``.
 
         ``grads`` entries are replaced (not updated in place) so no layer's array is written into.
+        The sum stays a scalar of the params' array module (no wait for a GPU).
         """
         if self.reg == 0.0:
             return 0.0
         total = 0.0
         for n in weight_names:
             w = self.params[n]
-            total += float((w * w).sum())
+            total = total + (w * w).sum()
             grads[n] = grads[n] + self.reg * w
         return 0.5 * self.reg * total
+
+    def _with_l2(self, loss, grads: dict, weight_names):
+        """The data ``loss`` plus ``_l2`` (which adds ``reg * W`` to ``grads``).
+
+        Returns:
+            A Python float on the host; on a GPU a 0-d array, left for the caller to read (the
+            Solver reads it once per step, together with the gradient norm).
+        """
+        total = loss + self._l2(grads, weight_names)
+        return float(total) if self.xp is np else total
 
     def predict(self, X, batch_size: int = 100) -> np.ndarray:
         """Class predictions ``(N,)``: argmax of test-mode scores, ``batch_size`` rows per call."""

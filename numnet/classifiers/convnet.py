@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._checks import check_choice, check_positive_int
 from numnet._names import CONV_NORMALIZATIONS
 from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
 from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
@@ -235,13 +235,13 @@ class ConvNet(Model):
             y: ``(N,)`` integer labels in ``[0, num_classes)``, or None for test mode.
 
         Returns:
-            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: float loss (softmax
+            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: scalar loss (softmax
             plus ``0.5*reg*sum(W**2)`` over every ``W``) and gradients shaped like ``params``.
         """
-        X = check_images(X, self.dtype, self.input_dim)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
         mode = "test" if y is None else "train"
         if y is not None:
-            check_labels("y", y, X.shape[0], self.num_classes)
+            y = self._labels(y, X.shape[0])
         for bp in self.bn_params:
             bp["mode"] = mode
         if self.use_dropout:
@@ -271,7 +271,7 @@ class ConvNet(Model):
         if y is None:
             return scores
 
-        loss, dscores = softmax_loss(scores, y)
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
         dh, grads = affine_stack_backward(dscores, c_fc, need_dx=self.num_conv > 0)
         for i in range(self.num_conv, 0, -1):
             c_conv, c_norm, c_pool, c_relu = caches[i - 1]
@@ -282,5 +282,5 @@ class ConvNet(Model):
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = self._conv_norm_backward(dh, c_norm)
             # The images need no gradient: skip the first conv's col2im entirely.
             dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_conv, need_dx=i > 1)
-        loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
+        loss = self._with_l2(loss, grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
