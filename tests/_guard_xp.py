@@ -6,9 +6,9 @@ Neither shows on a CPU, where CuPy cannot run; the guard makes both show there. 
 ``xp`` fixture runs every test body that takes it on ``"guard"`` beside ``"numpy"`` (and
 ``"cupy"`` where a GPU is present), so on every machine:
 
-- ``GuardArray`` wraps a NumPy array. It is not an ndarray subclass: NumPy converts a subclass to a
-  plain array silently (``np.asarray``, ``np.ascontiguousarray``), a wrapper it must ask. A
-  conversion to a host array (``np.asarray``, ``np.array``, any NumPy function, a NumPy ufunc) raises
+- ``GuardArray`` wraps a NumPy array. It is not an ndarray subclass: NumPy converts a subclass to
+  a plain array silently (``np.asarray``, ``np.ascontiguousarray``), a wrapper it must ask. A
+  conversion to a host array (``np.asarray``, ``np.array``, any NumPy function or ufunc) raises
   ``DeviceArrayError`` (a TypeError, as CuPy raises), and so does an operator or a ``guard_xp``
   function given a host NumPy array: CuPy takes only scalars beside its own arrays. A host array
   may index a guard array or be assigned into one, as CuPy copies it over.
@@ -39,6 +39,7 @@ import numpy as np
 __all__ = ["DeviceArrayError", "GuardArray", "count_host_syncs", "guard_xp"]
 
 _HERE = os.path.abspath(__file__)
+_BACKEND = os.path.join("numnet", "backend.py")
 #: numpy functions that only read metadata (CuPy serves them too): allowed on guard arrays.
 _METADATA = {np.shape, np.ndim, np.size, np.result_type}
 #: guard_xp functions that make CuPy synchronise (their output size depends on the data).
@@ -77,7 +78,7 @@ def _caller() -> str:
     f = sys._getframe(2)
     while f is not None:
         name = f.f_code.co_filename
-        if os.path.abspath(name) != _HERE and not name.endswith(os.path.join("numnet", "backend.py")):
+        if os.path.abspath(name) != _HERE and not name.endswith(_BACKEND):
             return f"{os.path.basename(name)}:{f.f_lineno}"
         f = f.f_back
     return "?"
