@@ -36,6 +36,7 @@ _SCHEDULE_ALIASES = {"constant": "none", "exponential": "lr_decay"}
 SCHEDULES = tuple(_SCHEDULE_ALIASES.get(s, s) for s in _schedules.SCHEDULES if s != "warmup")
 NORMS = tuple("none" if n is None else n for n in _names.CONV_NORMALIZATIONS)
 INITS = _names.INIT_SCHEMES
+DEVICES = _names.DEVICES
 
 #: Old option name -> (its new name, why it changed); the old flag and config key still work.
 RENAMED = {"dropout": ("dropout_keep", "it is a keep probability")}
@@ -221,6 +222,10 @@ OPTIONS: tuple[Option, ...] = (
     _O("seed", 0, _nonneg_int, "seed of every random choice (init, split, batches, dropout, "
        "augmentation)", "training", metavar="S"),
     _O("threads", 1, _nonneg_int, THREADS_HELP, "training", metavar="T", resumable=True),
+    _O("device", "cpu", _str, "where the model computes: cpu (NumPy) or cuda (CuPy on an NVIDIA "
+       "GPU; pip install 'numnet[gpu]'). The data stays on the host and moves a batch at a "
+       "time; checkpoints are the same either way", "training", choices=DEVICES,
+       resumable=True),
 )
 # fmt: on
 

@@ -19,7 +19,7 @@ from numnet.cli import dataload, models, rundir
 from numnet.cli.errors import EXIT_INTERRUPTED, CLIError, UsageError, one_line
 from numnet.cli.progress import make_progress
 from numnet.cli.record import RunRecorder
-from numnet.cli.setup import lr_schedule, optim_config, prepared_data, solver_kwargs
+from numnet.cli.setup import lr_schedule, on_device, optim_config, prepared_data, solver_kwargs
 from numnet.data import AugmentedImages
 
 __all__ = ["lr_schedule", "optim_config", "run", "solver_kwargs"]  # from numnet.cli.setup
@@ -82,6 +82,7 @@ def _new(args, explicit) -> int:
     rundir.check_new_run_dir(out)
     spec = get_spec(cfg["data"])
     model = models.build(models.model_kwargs(cfg, spec.image_shape, spec.num_classes))
+    model = on_device(model, cfg["device"])
     ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
     data = prepared_data(ds, cfg)
 
@@ -130,7 +131,7 @@ def _resume(args, explicit) -> int:
     last = run_dir / rundir.LAST
     if not last.is_file():
         raise CLIError(f"nothing to resume in {run_dir}: {rundir.LAST} not found")
-    model = models.build(model_config)
+    model = on_device(models.build(model_config), cfg["device"])  # before its state is loaded
     ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
     data = prepared_data(ds, cfg)
 

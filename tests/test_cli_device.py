@@ -1,0 +1,91 @@
+"""``--device``: one-line errors without a GPU, and whole runs on a device (the guard stands in).
+
+The command runs on a device through ``Model.to``; here ``--device cuda`` is pointed at the guard
+module, so the train -> eval -> resume path is exercised end to end with device arrays on every
+machine, and compared with the same run on the CPU (bit-identical: the guard is NumPy inside).
+"""
+
+import pytest
+from _cli_testlib import run_cli, train_argv
+from _guard_xp import guard_xp
+from test_cli_errors import assert_one_line_error
+
+from numnet import backend
+from numnet.cli import rundir
+
+COMPARED = ("loss", "train_acc", "val_acc", "lr")
+
+
+@pytest.fixture
+def no_cupy(monkeypatch):
+    monkeypatch.setattr(backend, "_cupy", lambda: None)
+
+
+@pytest.fixture
+def guard_cuda(monkeypatch):
+    """``--device cuda`` puts the model on the guard module (as CuPy would put it on a GPU)."""
+    real = backend.device_module
+    pick = lambda d: guard_xp if d == "cuda" else real(d)  # noqa: E731
+    monkeypatch.setattr(backend, "device_module", pick)
+
+
+@pytest.mark.parametrize("command", ["train", "lr-find", "search"])
+def test_cuda_without_cupy_is_one_line_and_writes_nothing(
+    command, no_cupy, tiny_data, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    argv = train_argv(tiny_data, out, "--device", "cuda")
+    argv[0] = command
+    if command == "search":
+        (tmp_path / "space.toml").write_text("[reg]\nlow = 1e-6\nhigh = 1e-2\nlog = true\n")
+        argv += ["--trials", "1", "--space", tmp_path / "space.toml"]
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(err, code, 1, "--device cuda", "needs CuPy", "pip install 'numnet[gpu]'")
+    assert not out.exists()
+
+
+def test_eval_cuda_without_cupy_and_sanity_on_cuda(no_cupy, tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, *train_argv(tiny_data, out, "--epochs", "1"))
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "eval", out / "best.npz", "--device", "cuda")
+    assert_one_line_error(err, code, 1, "--device cuda", "needs CuPy")
+    code, _, err = run_cli(capsys, "sanity", "--data-dir", tiny_data, "--device", "cuda")
+    assert_one_line_error(err, code, 2, "numnet sanity runs on the CPU", "drop --device cuda")
+    code, _, err = run_cli(capsys, "train", "--device", "tpu")
+    assert_one_line_error(err, code, 2, "argument --device: invalid choice: 'tpu'")
+
+
+def _rows(run, name=rundir.EPOCHS):
+    return [{k: r[k] for k in COMPARED if k in r} for r in rundir.read_metrics(run / name)]
+
+
+def test_a_run_on_the_device_equals_the_cpu_run_and_moves_between_them(
+    guard_cuda, tiny_data, tmp_path, capsys
+):
+    cpu, dev = tmp_path / "cpu", tmp_path / "dev"
+    for out, device in ((cpu, "cpu"), (dev, "cuda")):
+        code, _, err = run_cli(capsys, *train_argv(tiny_data, out, "--epochs", "1",
+                                                   "--device", device))  # fmt: skip
+        assert code == 0, err
+    assert rundir.read_json(dev / rundir.CONFIG)["options"]["device"] == "cuda"
+    assert _rows(dev) == _rows(cpu)
+    assert _rows(dev, rundir.ITERATIONS) == _rows(cpu, rundir.ITERATIONS)
+    summary = [rundir.read_json(r / rundir.SUMMARY) for r in (cpu, dev)]
+    assert summary[0]["test_acc"] == summary[1]["test_acc"]
+    # The device run's checkpoint evaluates on either device with the CPU run's numbers.
+    evals = []
+    for device in ("cpu", "cuda"):
+        code, text, err = run_cli(capsys, "eval", dev / "best.npz", "--device", device)
+        assert code == 0, err
+        evals.append(text)
+    code, cpu_text, err = run_cli(capsys, "eval", cpu / "best.npz")
+    assert evals[0].replace(str(dev), "") == evals[1].replace(str(dev), "")
+    assert evals[0].replace(str(dev), "") == cpu_text.replace(str(cpu), "")
+    # --device may change on resume: the CPU run continues on the device and vice versa.
+    before = len(_rows(cpu))
+    for out, device in ((cpu, "cuda"), (dev, "cpu")):
+        code, _, err = run_cli(capsys, "train", "--resume", out, "--epochs", "2",
+                               "--device", device)  # fmt: skip
+        assert code == 0, err
+    assert _rows(dev) == _rows(cpu) and len(_rows(dev)) == before + 1
