@@ -20,8 +20,9 @@ Neither shows on a CPU, where CuPy cannot run; the guard makes both show there. 
   them (a reduction returns a 0-d array, as CuPy's do). ``numnet.backend.get_array_module``
   returns it for guard arrays (``GuardArray.__numnet_array_module__``).
 
-What the guard cannot see: NumPy names CuPy lacks (``guard_xp`` has all of NumPy's), CuPy's
-wrap-around of out-of-range integer indices, and speed. ``benchmarks/gpu_check.py`` runs the
+``guard_xp`` leaves out the NumPy names CuPy 14 lacks (``vecdot``, ``errstate``, ...). What the
+guard cannot see: function arguments CuPy does not take, CuPy's wrap-around of out-of-range
+integer indices, and speed. ``benchmarks/gpu_check.py`` runs the
 suite on CuPy itself where a GPU is present.
 """
 
@@ -46,6 +47,26 @@ _METADATA = {np.shape, np.ndim, np.size, np.result_type}
 _SYNCING = {"nonzero", "argwhere", "flatnonzero", "unique", "compress", "extract"}
 #: Attributes that hand out host memory of the wrapped array.
 _HOST_VIEWS = {"data", "ctypes", "flat"}
+#: NumPy's public names that CuPy 14 does not have (cupy-cuda12x 14.2.0 against numpy 2.4: the
+#: names of ``dir(numpy)`` missing from ``dir(cupy)``); ``guard_xp`` has none of them either, so
+#: ``getattr(xp, "vecdot", None)`` takes CuPy's branch on the guard too.
+_CUPY_LACKS = {
+    "": frozenset(
+        "False_ ScalarType True_ asmatrix block bmat busday_count busday_offset busdaycalendar "
+        "bytes_ char character clongdouble complex256 core ctypeslib datetime64 "
+        "datetime_as_string datetime_data dtypes einsum_path emath errstate f2py flexible "
+        "float128 frompyfunc fromregex geomspace get_include getbufsize geterr geterrcall "
+        "histogram_bin_edges info insert is_busday isnat little_endian longdouble ma matrix "
+        "matvec memmap nanpercentile nanquantile ndenumerate nditer nested_iters object_ polyder "
+        "polydiv polyint rec recarray record sctypeDict setbufsize seterr seterrcall "
+        "show_runtime spacing str_ strings test timedelta64 typecodes unstack vecdot vecmat "
+        "void".split()
+    ),
+    ".random": frozenset(
+        "MT19937 PCG64 PCG64DXSM Philox SFC64 SeedSequence bit_generator get_bit_generator "
+        "get_state mtrand set_bit_generator set_state test".split()
+    ),
+}
 
 
 class DeviceArrayError(TypeError):
@@ -387,6 +408,9 @@ class _Namespace(types.ModuleType):
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
+        lacks = _CUPY_LACKS.get(self.__name__.removeprefix("guard_xp"), frozenset())
+        if name in lacks:
+            raise AttributeError(f"{self.__name__} has no {name!r}: CuPy 14 has none")
         obj = getattr(self._np, name)
         qualname = f"{self.__name__}.{name}"
         if isinstance(obj, np.ufunc):

@@ -2,8 +2,11 @@
 
 The command runs on a device through ``Model.to``; here ``--device cuda`` is pointed at the guard
 module, so the train -> eval -> resume path is exercised end to end with device arrays on every
-machine, and compared with the same run on the CPU (bit-identical: the guard is NumPy inside).
+machine, and compared with the same run on the CPU (to float32 rounding: the guard takes CuPy's
+code branches; an accuracy may differ by a prediction that rounding tips over).
 """
+
+import re
 
 import pytest
 from _cli_testlib import run_cli, train_argv
@@ -60,6 +63,20 @@ def _rows(run, name=rundir.EPOCHS):
     return [{k: r[k] for k in COMPARED if k in r} for r in rundir.read_metrics(run / name)]
 
 
+def _assert_same_run(a, b):
+    for name in (rundir.EPOCHS, rundir.ITERATIONS):
+        ra, rb = _rows(a, name), _rows(b, name)
+        assert len(ra) == len(rb) and ra
+        for x, y in zip(ra, rb):
+            assert x["loss"] == pytest.approx(y["loss"], rel=1e-4) and x["lr"] == y["lr"]
+            for k in ("train_acc", "val_acc"):
+                assert (k in x) == (k in y) and abs(x.get(k, 0) - y.get(k, 0)) <= 0.02, (k, x, y)
+
+
+def _accuracy(text: str) -> float:
+    return float(re.search(r"accuracy ([0-9.]+)%", text).group(1))
+
+
 def test_a_run_on_the_device_equals_the_cpu_run_and_moves_between_them(
     guard_cuda, tiny_data, tmp_path, capsys
 ):
@@ -69,23 +86,22 @@ def test_a_run_on_the_device_equals_the_cpu_run_and_moves_between_them(
                                                    "--device", device))  # fmt: skip
         assert code == 0, err
     assert rundir.read_json(dev / rundir.CONFIG)["options"]["device"] == "cuda"
-    assert _rows(dev) == _rows(cpu)
-    assert _rows(dev, rundir.ITERATIONS) == _rows(cpu, rundir.ITERATIONS)
+    _assert_same_run(dev, cpu)
     summary = [rundir.read_json(r / rundir.SUMMARY) for r in (cpu, dev)]
-    assert summary[0]["test_acc"] == summary[1]["test_acc"]
-    # The device run's checkpoint evaluates on either device with the CPU run's numbers.
+    assert summary[0]["test_acc"] == pytest.approx(summary[1]["test_acc"], abs=0.02)
+    # The device run's checkpoint evaluates on either device with the same predictions.
     evals = []
     for device in ("cpu", "cuda"):
         code, text, err = run_cli(capsys, "eval", dev / "best.npz", "--device", device)
         assert code == 0, err
         evals.append(text)
-    code, cpu_text, err = run_cli(capsys, "eval", cpu / "best.npz")
-    assert evals[0].replace(str(dev), "") == evals[1].replace(str(dev), "")
-    assert evals[0].replace(str(dev), "") == cpu_text.replace(str(cpu), "")
+    assert evals[0] == evals[1]
+    assert _accuracy(evals[0]) == pytest.approx(100 * summary[1]["test_acc"], abs=0.01)
     # --device may change on resume: the CPU run continues on the device and vice versa.
     before = len(_rows(cpu))
     for out, device in ((cpu, "cuda"), (dev, "cpu")):
         code, _, err = run_cli(capsys, "train", "--resume", out, "--epochs", "2",
                                "--device", device)  # fmt: skip
         assert code == 0, err
-    assert _rows(dev) == _rows(cpu) and len(_rows(dev)) == before + 1
+    _assert_same_run(dev, cpu)
+    assert len(_rows(dev)) == before + 1

@@ -2,8 +2,8 @@
 
 Each test takes ``xp``: on the guard backend (every machine) it proves the code never leaves its
 array module and counts the host synchronisations; on ``cupy`` (where a GPU is) it runs the same
-training on the GPU. Comparisons are against the same run on NumPy: bit-identical for the guard
-(NumPy underneath), float32 tolerance on CuPy.
+training on the GPU. Comparisons are against the same run on NumPy, to float32 rounding (the guard
+takes CuPy's code branches, so it rounds as CuPy does).
 """
 
 import numpy as np
@@ -101,7 +101,15 @@ def _solver(model, rule, **kw):
 
 
 def _tolerance(xp) -> float:
-    return 1e-4 if xp.__name__ == "cupy" else 0.0
+    # The guard takes CuPy's branches (no vecdot: einsum), so it rounds as CuPy, not as NumPy.
+    return 0.0 if xp is np else 1e-4
+
+
+def _noise_driven(model) -> set:
+    """Biases that feed a batchnorm: their gradient is 0 up to rounding, which Adam amplifies."""
+    if getattr(model, "normalization", None) != "batchnorm":
+        return set()
+    return {f"b{i}" for i in range(1, model.num_layers)}
 
 
 def train_and_count(xp, model_name, rule):
@@ -128,6 +136,8 @@ def test_a_training_step_reads_the_device_once(xp, model_name, rule):
         assert max(syncs.uploads) <= ACC_SAMPLES * row
     for k, w in solver.model.params.items():
         assert get_array_module(w) is xp, k
+        if k in _noise_driven(ref.model):
+            continue
         tol = _tolerance(xp)
         np.testing.assert_allclose(to_numpy(w), ref.model.params[k], rtol=tol, atol=tol, err_msg=k)
     np.testing.assert_allclose(solver.loss_history, ref.loss_history, rtol=_tolerance(xp))

@@ -143,3 +143,10 @@ def test_cuda_with_cupy_but_no_gpu_is_a_one_line_error(monkeypatch):
     msg = str(e.value)
     assert "\n" not in msg and "not usable" in msg and "no CUDA-capable device" in msg
     assert backend.available_backends() == ["numpy"]
+
+
+def test_the_guard_module_lacks_what_cupy_lacks():
+    for name in ("vecdot", "errstate", "nditer"):
+        assert getattr(xp, name, None) is None and hasattr(np, name), name
+    assert getattr(xp.random, "get_state", None) is None
+    assert xp.einsum is not None and xp.random.rand(2).shape == (2,)
