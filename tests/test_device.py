@@ -101,8 +101,9 @@ def _solver(model, rule, **kw):
 
 
 def _tolerance(xp) -> float:
-    # The guard takes CuPy's branches (no vecdot: einsum), so it rounds as CuPy, not as NumPy.
-    return 0.0 if xp is np else 1e-4
+    # The guard takes CuPy's branches (no vecdot: einsum), so it rounds as CuPy, not as NumPy;
+    # cuBLAS sums in yet another order, and 8 steps of training carry the difference along.
+    return {"numpy": 0.0, "cupy": 1e-3}.get(xp.__name__, 1e-4)
 
 
 def _noise_driven(model) -> set:
