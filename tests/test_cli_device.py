@@ -105,3 +105,20 @@ def test_a_run_on_the_device_equals_the_cpu_run_and_moves_between_them(
         assert code == 0, err
     _assert_same_run(dev, cpu)
     assert len(_rows(dev)) == before + 1
+
+
+def test_lr_find_on_the_device_suggests_what_the_cpu_suggests(
+    guard_cuda, tiny_data, tmp_path, capsys
+):
+    rows = {}
+    for device in ("cpu", "cuda"):
+        argv = train_argv(tiny_data, tmp_path / device, "--device", device, "--steps", "25")
+        argv[0] = "lr-find"
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0, err
+        rows[device] = (tmp_path / device / "lr_find.csv").read_text().splitlines()
+    assert len(rows["cpu"]) == len(rows["cuda"]) > 2
+    for a, b in zip(rows["cpu"][1:], rows["cuda"][1:]):
+        assert [float(v) for v in a.split(",")] == pytest.approx(
+            [float(v) for v in b.split(",")], rel=1e-4, nan_ok=True
+        )
