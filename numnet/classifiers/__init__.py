@@ -1,5 +1,5 @@
 """Models: the course's ``TwoLayerNet``, ``FullyConnectedNet``, ``ThreeLayerConvNet`` and numnet's
-configurable ``ConvNet``.
+configurable ``ConvNet``, and a ``LinearClassifier`` (softmax or SVM) for extracted features.
 
 ``build_model(model.get_config())`` rebuilds a model of the same architecture and hyper-parameters
 (its weights come from a checkpoint, not from the config); configs written before an argument was
@@ -15,10 +15,12 @@ from numnet.classifiers.base import Model
 from numnet.classifiers.cnn import ThreeLayerConvNet
 from numnet.classifiers.convnet import ConvNet
 from numnet.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
+from numnet.classifiers.linear import LinearClassifier
 
 #: Class name -> class; the ``"name"`` values that ``build_model`` accepts.
 MODEL_REGISTRY: dict[str, type[Model]] = {
-    cls.__name__: cls for cls in (TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, ConvNet)
+    cls.__name__: cls
+    for cls in (TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, ConvNet, LinearClassifier)
 }
 
 
@@ -51,6 +53,7 @@ __all__ = [
     "MODEL_REGISTRY",
     "ConvNet",
     "FullyConnectedNet",
+    "LinearClassifier",
     "Model",
     "ThreeLayerConvNet",
     "TwoLayerNet",
