@@ -33,7 +33,9 @@ OPTIMIZERS = _names.UPDATE_RULES
 #: The command's names for two ``numnet.schedules`` schedules: the course's ``lr_decay`` and
 #: ``none``. Warm-up is not a choice of its own; ``--warmup-epochs`` wraps the chosen schedule.
 _SCHEDULE_ALIASES = {"constant": "none", "exponential": "lr_decay"}
-SCHEDULES = tuple(_SCHEDULE_ALIASES.get(s, s) for s in _schedules.SCHEDULES if s != "warmup")
+SCHEDULES = tuple(
+    _SCHEDULE_ALIASES.get(s, s) for s in _schedules.SCHEDULES if s not in ("warmup", "two_phase")
+)
 NORMS = tuple("none" if n is None else n for n in _names.CONV_NORMALIZATIONS)
 INITS = _names.INIT_SCHEMES
 
