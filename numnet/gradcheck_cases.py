@@ -265,8 +265,11 @@ def _model_cases() -> list[Case]:
 
 
 def _transfer_cases(m, vec_data, img_data) -> list[Case]:
-    """The linear classifier for features, and a ConvNet whose frozen batch norm runs in test
-    mode inside a trained net (the gradient then flows through the running statistics)."""
+    """The linear classifier for features, and a ConvNet with frozen batch norm layers.
+
+    The frozen layers run in test mode inside a training pass: the gradient then flows through
+    the running statistics.
+    """
     from numnet.classifiers.convnet import ConvNet
     from numnet.classifiers.linear import LinearClassifier
 

@@ -56,8 +56,10 @@ _KEYWORDS = ("all", "base", "head")
 
 
 def layer_of(name: str) -> int | None:
-    """The layer number a parameter or buffer name ends in (``"gamma3"``, ``"bn3.running_mean"``
-    -> 3), or None for a name without one (``"W"``)."""
+    """The layer number a parameter or buffer name ends in; None for a name without one.
+
+    ``"gamma3"`` and ``"bn3.running_mean"`` are layer 3; ``"W"`` has no layer.
+    """
     stem = name.split(".", 1)[0]
     m = _LAYER.search(stem)
     return int(m.group(1)) if m else None

@@ -1,5 +1,8 @@
-"""Training a partly frozen net: frozen params and batch norm statistics, skipped backward, lr
-multipliers, and the two-phase (head first) schedule with its exact resume."""
+"""Training a partly frozen net.
+
+Frozen params and batch norm statistics, the skipped backward, lr multipliers, and the two-phase
+(head first) schedule with its exact resume.
+"""
 
 import numpy as np
 import pytest

@@ -49,12 +49,14 @@ def _affine_backward(dout, cache, need_dx: bool):
 
 
 def hidden_block_forward(x, w, b, gamma, beta, norm, bn_param, dropout_param):
-    """affine - [norm] - relu - [dropout].
+    """Forward of one hidden block: affine - [norm] - relu - [dropout].
 
     Args:
         x: ``(N, d_1, ..., d_k)`` with ``prod(d_i) == D``.
-        w: ``(D, M)``. b: ``(M,)``.
-        gamma, beta: ``(M,)`` scale and shift of the norm; unused when ``norm`` is None.
+        w: ``(D, M)`` weights.
+        b: ``(M,)`` biases.
+        gamma: ``(M,)`` scale of the norm; unused when ``norm`` is None.
+        beta: ``(M,)`` shift of the norm; unused when ``norm`` is None.
         norm: None, ``"batchnorm"`` or ``"layernorm"``.
         bn_param: the norm's dict (mode, running statistics); unused when ``norm`` is None.
         dropout_param: the dropout dict, or None for no dropout.
@@ -100,8 +102,11 @@ def hidden_stack_forward(x, params, layers, norm, bn_params, dropout_param):
 
     Args:
         x: ``(N, d_1, ..., d_k)`` input of layer ``layers[0]``.
-        params, norm, bn_params, dropout_param: as ``affine_stack_forward``.
+        params: the model's params (``W{i}``, ``b{i}``, ``gamma{i}``, ``beta{i}``).
         layers: increasing layer numbers, every one a hidden block.
+        norm: None, ``"batchnorm"`` or ``"layernorm"`` for every block.
+        bn_params: one dict per layer, ``bn_params[i - 1]`` for layer ``i``.
+        dropout_param: the dropout dict every block shares, or None for no dropout.
 
     Returns:
         ``(h, caches)``: ``h`` ``(N, M)`` output of the last block (``x`` when ``layers`` is

@@ -56,8 +56,10 @@ def feature_data(model, data, layer=None, batch_size: int = 100) -> dict:
     """``data`` with every ``X_<split>`` replaced by its features (``y_<split>`` copied).
 
     Args:
-        model, layer, batch_size: as ``extract_features``.
+        model: a model with ``features(X, layer)``.
         data: a dict with ``X_train``/``y_train`` and optionally the ``val`` and ``test`` splits.
+        layer: the layer number; None for the penultimate layer.
+        batch_size: rows per forward pass.
 
     Returns:
         ``{"X_train": (N_train, D), "y_train": (N_train,), ...}`` for the splits present, NumPy.

@@ -54,8 +54,8 @@ def head_first(
             ``model.frozen`` stay frozen in both phases.
         head_epochs: E >= 1, epochs of head-only training.
         iterations_per_epoch: the Solver's steps per epoch.
-        first, second: each phase's schedule (a Schedule, its config, or None for constant);
-            each starts from its phase's first step.
+        first: the first phase's schedule (a Schedule, its config, or None for constant).
+        second: the second phase's, run from that phase's first step.
         lr_factor: the second phase's learning rate relative to the first's, in (0, 1].
 
     Returns:
