@@ -16,6 +16,7 @@ from pathlib import Path
 
 from numnet import __version__
 from numnet.cli import config as C
+from numnet.cli import transfer_args
 from numnet.cli.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -32,6 +33,8 @@ HANDLERS = {
     "plot": "numnet.cli.plot:run",
     "gradcheck": "numnet.cli.gradcheck:run",
     "data": "numnet.cli.data:run",
+    "finetune": "numnet.cli.finetune:run",
+    "features": "numnet.cli.features:run",
 }
 
 
@@ -216,6 +219,7 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         default=None,
         help="put the files in DIR (default: numnet's cache directory)",
     )
+    transfer_args.add_parsers(cmd, add_train_options, _argtype, suppress)
     return p
 
 
