@@ -191,3 +191,31 @@ def test_features_command_writes_a_solver_ready_npz(pretrained, tiny_data, tmp_p
     code, _, err = run_cli(capsys, "features", pretrained / "best.npz", "--data-dir", tiny_data,
                            "--out", out, "--layer", "4", "--num-val", "40")  # fmt: skip
     assert code == 2 and "--layer: layer must be an int in [1, 3]" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--classes", "5", "must be at least two distinct class labels"),
+        ("--classes", "5,5", "must be at least two distinct class labels"),
+        ("--classes", "5,-1", "must be class labels"),
+        ("--lr-mult", "base", "must be SELECTOR=FACTOR"),
+        ("--lr-mult", "head=0", "must be a finite number > 0"),
+        ("--freeze", "1,,2", "non-empty and comma separated"),
+        ("--finetune-lr-factor", "2", r"must be a number in \(0, 1\]"),
+        ("--per-class", "0", "must be a positive integer"),
+    ],
+)
+def test_transfer_option_values_are_checked_when_parsed(flag, value, message, capsys):
+    code, _, err = run_cli(capsys, "train", f"{flag}={value}")
+    assert code == 2 and re.search(message, err), err
+
+
+def test_transfer_options_from_a_config_file(tmp_path):
+    from numnet.cli.config import load_toml
+
+    f = tmp_path / "ft.toml"
+    f.write_text('init-from = "runs/pre/best.npz"\nclasses = [5, 6, 7]\nlr_mult = "base=0.1"\n'
+                 "[transfer]\nhead-epochs = 2\nfreeze = 'W1'\n")  # fmt: skip
+    assert load_toml(f) == {"init_from": "runs/pre/best.npz", "classes": [5, 6, 7],
+                            "lr_mult": "base=0.1", "head_epochs": 2, "freeze": "W1"}  # fmt: skip

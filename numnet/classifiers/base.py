@@ -127,8 +127,9 @@ class Model:
         layer whose ``gamma{n}`` and ``beta{n}`` are both frozen also runs in test mode while
         training: batch norm then normalises with its running statistics and leaves them
         unchanged (the frozen part of the net computes what it computed when it was trained).
-        The layers below the lowest layer with a trainable param get no gradient at all (their
-        backward is skipped). ``numnet.param_groups.select_all`` turns selectors such as
+        The layers below the lowest layer with a trainable param need no gradient; ``ConvNet``
+        skips the backward of those conv layers (its frozen affine layers still get gradients,
+        which the Solver ignores). ``numnet.param_groups.select_all`` turns selectors such as
         ``"base"`` or ``"1-2"`` into names.
         """
         self.frozen.update(self._check_names(names))
