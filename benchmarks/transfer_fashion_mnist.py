@@ -125,7 +125,7 @@ def linear_on_features(path: Path, epochs: int, seed: int) -> tuple[float, float
     import numpy as np
 
     from numnet.classifiers import LinearClassifier
-    from numnet.cli.train import TRAIN_ACC_SAMPLES
+    from numnet.cli.setup import TRAIN_ACC_SAMPLES
     from numnet.metrics import predict
     from numnet.schedules import CosineDecay
     from numnet.solver import Solver

@@ -186,7 +186,7 @@ class Source:
         model.freeze(*frozen)
         settings = {}
         if cfg["head_epochs"]:
-            from numnet.cli.train import lr_schedule
+            from numnet.cli.setup import lr_schedule
 
             s = lr_schedule(cfg, iterations_per_epoch)
             try:

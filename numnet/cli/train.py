@@ -19,47 +19,10 @@ from numnet.cli import dataload, models, rundir
 from numnet.cli.errors import EXIT_INTERRUPTED, CLIError, UsageError, one_line
 from numnet.cli.progress import make_progress
 from numnet.cli.record import RunRecorder
+from numnet.cli.setup import lr_schedule, optim_config, prepared_data, solver_kwargs
 from numnet.data import AugmentedImages
 
-#: Training-accuracy sample per check (the course's Solver default).
-TRAIN_ACC_SAMPLES = 1000
-
-
-def optim_config(cfg) -> dict:
-    """The update rule's config: learning rate plus the options that rule reads."""
-    out = {"learning_rate": cfg["lr"]}
-    if cfg["optimizer"] in ("sgd_momentum", "nesterov_momentum"):
-        out["momentum"] = cfg["momentum"]
-    if cfg["optimizer"] == "adamw":
-        out["weight_decay"] = cfg["weight_decay"]
-    return out
-
-
-def lr_schedule(cfg, iterations_per_epoch: int):
-    """The ``numnet.schedules`` schedule for the options (None: constant)."""
-    from numnet import schedules as S
-
-    if cfg.get("head_epochs"):  # head first, then everything: the schedule runs in each phase
-        from numnet.cli.finetune import two_phase_schedule
-
-        return two_phase_schedule(cfg, iterations_per_epoch, lr_schedule)
-    kind = cfg["lr_schedule"]
-    if kind == "lr_decay":
-        base = S.ExponentialDecay(cfg["lr_decay"])
-    elif kind == "step":
-        if not cfg["lr_decay"] <= 1:
-            raise UsageError(
-                f"--lr-decay must be <= 1 for the step schedule, got {cfg['lr_decay']}"
-            )
-        base = S.StepDecay(cfg["lr_step"], cfg["lr_decay"])
-    elif kind == "cosine":
-        base = S.CosineDecay(cfg["epochs"] * iterations_per_epoch)
-    else:
-        base = None
-    warmup = round(cfg["warmup_epochs"] * iterations_per_epoch)
-    if warmup >= 1:
-        return S.LinearWarmup(warmup, after=base)
-    return base
+__all__ = ["lr_schedule", "optim_config", "run"]  # the first two moved to numnet.cli.setup
 
 
 def _callbacks(cfg, data, recorder) -> list:
@@ -127,7 +90,7 @@ def _new(args, explicit) -> int:
         model = models.build(source.model_config(cfg, explicit, spec.image_shape, k))
     ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
     norm = source.normalization(cfg["data"]) if source is not None else None
-    data = _data(ds, cfg, norm)
+    data = prepared_data(ds, cfg, norm)
 
     from numnet.solver import Solver
 
@@ -141,19 +104,9 @@ def _new(args, explicit) -> int:
         solver = Solver(
             model,
             data,
-            update_rule=cfg["optimizer"],
-            optim_config=optim_config(cfg),
-            batch_size=cfg["batch_size"],
-            num_epochs=cfg["epochs"],
-            num_train_samples=TRAIN_ACC_SAMPLES,
-            verbose=False,
-            seed=cfg["seed"],
-            shuffle=True,
-            lr_schedule=lr_schedule(cfg, ipe),
-            grad_clip=cfg["grad_clip"],
+            **solver_kwargs(cfg, data),
             callbacks=_callbacks(cfg, data, recorder),
             interrupt_checkpoint=str(out / rundir.LAST),
-            lr_mult=cfg["lr_mult"],
             **phases,
         )
     except ValueError as e:
@@ -167,13 +120,6 @@ def _new(args, explicit) -> int:
           f"{data['X_train'].shape[0]} train / {data['X_val'].shape[0]} val images, "
           f"{cfg['epochs']} epochs of {ipe} steps; run directory {run_dir}")  # fmt: skip
     return _train(solver, run_dir, data, ds)
-
-
-def _data(ds, cfg, normalization=None):
-    data = dataload.split(ds, cfg, normalization)
-    if cfg["augment"]:
-        data["X_train"] = dataload.augmented(data["X_train"], cfg["seed"])
-    return data
 
 
 def _resume(args, explicit) -> int:
@@ -201,7 +147,7 @@ def _resume(args, explicit) -> int:
     ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
     # A run from a checkpoint used that checkpoint's normalisation: the one it recorded.
     norm = dataload.saved_normalization(saved, cfg["data"]) if cfg.get("init_from") else None
-    data = _data(ds, cfg, norm)
+    data = prepared_data(ds, cfg, norm)
 
     from numnet.checkpoint import CheckpointError
     from numnet.solver import Solver
