@@ -95,6 +95,7 @@ def _check(solver, state) -> tuple[bool, bool]:
     _state.check_model_state(solver.model, entry(state, "model", Mapping))
     best = entry(state, "best_params", Mapping)
     _state.check_arrays_like("best_params", best, params, allow_empty=True)
+    _state.check_finite("best_params", best)
     configs = entry(state, "optim_configs", Mapping)
     _state.check_optim_configs("optim_configs", configs, params, OPTIM_STATE_KEYS)
     for k in ("epoch", "iteration"):

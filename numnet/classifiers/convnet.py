@@ -44,7 +44,14 @@ import numpy as np
 from numnet._checks import check_choice, check_labels, check_positive_int
 from numnet._names import CONV_NORMALIZATIONS
 from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
-from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
+from numnet.classifiers.base import (
+    Model,
+    check_keep_ratio,
+    check_param_budget,
+    dtype_name,
+    int_list,
+    rng_arg,
+)
 from numnet.classifiers.cnn import check_images, check_input_dim
 from numnet.fast_layers import (
     conv_backward_fast,
@@ -193,6 +200,7 @@ class ConvNet(Model):
             prev = d
         norm = normalization is not None
         self.bn_params = []
+        check_param_budget(shapes)
         for i, shape in enumerate(shapes, start=1):
             self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
             out = shape[0] if len(shape) == 4 else shape[1]

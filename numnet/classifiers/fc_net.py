@@ -25,6 +25,8 @@ Both models are the shared fully connected stack of ``numnet.classifiers._affine
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
@@ -32,7 +34,14 @@ from numnet._names import FC_NORMALIZATIONS
 from numnet._random import as_generator
 from numnet.backend import get_array_module
 from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
-from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
+from numnet.classifiers.base import (
+    Model,
+    check_keep_ratio,
+    check_param_budget,
+    dtype_name,
+    int_list,
+    rng_arg,
+)
 from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
@@ -100,6 +109,7 @@ class TwoLayerNet(Model):
         )
         self.input_dim, self.num_classes = int(input_dim), int(num_classes)
         dims = [self.input_dim, int(hidden_dim), self.num_classes]
+        check_param_budget(pairwise(dims))
         for i in (1, 2):
             w = init_weight((dims[i - 1], dims[i]), init, weight_scale, gen)
             self.params[f"W{i}"] = w.astype(self.dtype)
@@ -205,6 +215,7 @@ class FullyConnectedNet(Model):
         self.input_dim, self.num_classes = int(input_dim), int(num_classes)
 
         dims = [self.input_dim, *hidden, self.num_classes]
+        check_param_budget(pairwise(dims))
         for i in range(1, self.num_layers + 1):
             w = init_weight((dims[i - 1], dims[i]), init, weight_scale, gen)
             self.params[f"W{i}"] = w.astype(self.dtype)
