@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from numnet import _random
+from numnet._finite import first_nonfinite
 from numnet.backend import get_array_module, to_numpy
 
 
@@ -84,11 +85,9 @@ def check_finite(key: str, arrays: Mapping) -> None:
     A weight that is nan or inf comes from a run that diverged; such a model only ever predicts
     one class, so it is refused rather than evaluated or trained further.
     """
-    for k, a in arrays.items():
-        xp = get_array_module(a)
-        # A finite sum means no nan and no inf; only an overflowing sum needs the full check.
-        if not np.isfinite(float(xp.sum(a))) and not bool(xp.isfinite(a).all()):
-            raise StateDictError(f"{key}/{k}", "holds non-finite values (nan or inf)")
+    bad = first_nonfinite(arrays)
+    if bad is not None:
+        raise StateDictError(f"{key}/{bad}", "holds non-finite values (nan or inf)")
 
 
 def check_generator(key: str, state, g) -> None:

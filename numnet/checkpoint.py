@@ -125,8 +125,8 @@ def _in_file(path):
 
 # ------------------------------------------------------------------------ writing
 def save_checkpoint(solver, path) -> None:
-    """Write ``solver.state_dict()`` to ``path`` atomically (one .npz; see module docstring)."""
-    write_state(path, solver.state_dict())
+    """``solver.save_checkpoint(path)``: its state dict to ``path`` atomically (one .npz)."""
+    solver.save_checkpoint(path)
 
 
 def write_state(path, state: Mapping) -> None:

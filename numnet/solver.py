@@ -18,7 +18,9 @@ Departures from the course, on purpose:
   written atomically, loaded with ``allow_pickle=False``) to ``"%s_epoch_%d.npz"`` instead of a
   pickle to ``"%s_epoch_%d.pkl"``. It holds everything ``Solver.resume`` needs.
 - ``verbose`` printing is done by a ``numnet.callbacks.PrintProgress`` callback (same lines).
-- A nan/inf loss or gradient raises ``NonFiniteLossError`` instead of training on garbage.
+- A nan/inf loss or gradient, or an update that would make a param nan/inf (a learning rate
+  that overflows float32), raises ``NonFiniteLossError`` instead of training on garbage; that
+  step is not applied, and a checkpoint of non-finite params is never written.
 - When no check ever improved ``best_val_acc`` (``best_params`` stays empty), the model keeps its
   last params at the end instead of being given an empty dict.
 - ``train()`` continues from ``solver.iteration`` (the steps already done), so a resumed solver
@@ -36,8 +38,11 @@ import numpy as np
 from numnet import _random, _solver_settings, _solver_state
 from numnet import checkpoint as _ckpt
 from numnet._checks import check_train_val_data
+from numnet._finite import first_nonfinite
 from numnet._interrupts import deferred_sigint
 from numnet._solver_settings import SETTINGS
+from numnet._state import StateDictError, check_finite
+from numnet._step_undo import StepUndo
 from numnet.backend import to_numpy
 from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
 from numnet.metrics import predict
@@ -90,7 +95,8 @@ class Solver:
 
     def __init__(self, model, data, **kwargs):
         self.model = model
-        check_train_val_data(data)
+        num_classes = getattr(model, "num_classes", None)
+        check_train_val_data(data, num_classes if isinstance(num_classes, int) else None)
         self.X_train = data["X_train"]
         self.y_train = data["y_train"]
         self.X_val = data["X_val"]
@@ -175,7 +181,8 @@ class Solver:
         X_batch = self.X_train[batch_mask]
         y_batch = self.y_train[batch_mask]
 
-        # Compute loss and gradient
+        # Compute loss and gradient (the forward pass also moves batchnorm's running statistics)
+        undo = StepUndo(self)
         loss, grads = self.model.loss(X_batch, y_batch)
         frozen = getattr(self.model, "frozen", ())
         trainable = {p: grads[p] for p in self.model.params if p not in frozen}
@@ -184,6 +191,7 @@ class Solver:
         else:
             norm = global_norm(trainable)
         if not (math.isfinite(float(loss)) and math.isfinite(norm)):
+            undo()
             raise self._nonfinite_error(t, loss, norm, trainable)
         self.loss_history.append(loss)
 
@@ -193,21 +201,30 @@ class Solver:
                 continue
             dw = trainable[p]
             config = self.optim_configs[p]
-            next_w, next_config = self.update_rule(w, dw, config)
+            next_w, next_config = self.update_rule(undo.writable(w), dw, config)
             self.model.params[p] = next_w
             self.optim_configs[p] = next_config
+        bad = first_nonfinite({p: self.model.params[p] for p in trainable})
+        if bad is not None:  # never keep (or later save) a model that cannot predict
+            undo()
+            self.loss_history.pop()
+            raise self._nonfinite_error(t, loss, norm, trainable, param=bad)
         return norm
 
-    def _nonfinite_error(self, t: int, loss, norm: float, grads) -> NonFiniteLossError:
-        what = f"loss {float(loss)}"
-        if math.isfinite(float(loss)):
+    def _nonfinite_error(self, t, loss, norm, grads, param=None) -> NonFiniteLossError:
+        if param is not None:
+            what = f"the update would make {param!r} non-finite"
+        elif not math.isfinite(float(loss)):
+            what = f"non-finite loss {float(loss)}"
+        else:
             bad = next((k for k, g in grads.items() if not bool(np.all(np.isfinite(g)))), None)
             # All finite but the norm overflowed: gradients too large to square and sum.
-            what = f"gradient of {bad!r}" if bad is not None else f"gradient norm {norm}"
+            what = f"non-finite gradient {f'of {bad!r}' if bad is not None else f'norm {norm}'}"
         last = f"{float(self.loss_history[-1]):g}" if self.loss_history else "none yet"
         return NonFiniteLossError(
-            f"non-finite {what} at epoch {self.epoch}, iteration {t + 1} "
-            f"(last finite loss {last}, learning rate {self.learning_rate:g}); nothing was updated"
+            f"{what} at epoch {self.epoch}, iteration {t + 1} (last finite loss {last}, "
+            f"learning rate {self.learning_rate:g}); the step was not applied: params, "
+            f"optimizer state and running statistics are those after iteration {t}"
         )
 
     # --------------------------------------------------------------- checking
@@ -328,8 +345,19 @@ class Solver:
         self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch:d}.npz")
 
     def save_checkpoint(self, path) -> None:
-        """Write ``state_dict()`` to ``path`` atomically (see ``numnet.checkpoint``)."""
-        _ckpt.save_checkpoint(self, path)
+        """Write ``state_dict()`` to ``path`` atomically (see ``numnet.checkpoint``).
+
+        Raises:
+            ValueError: a param or best param is not finite; nothing is written (a file of a
+                broken model would only be evaluated or resumed by mistake).
+        """
+        state = self.state_dict()
+        try:
+            check_finite("model/params", state["model"]["params"])
+            check_finite("best_params", state["best_params"])
+        except StateDictError as e:
+            raise ValueError(f"not writing {path}: {e.key!r} {e.reason}") from None
+        _ckpt.write_state(path, state)
 
     @classmethod
     def resume(cls, path, model=None, data=None, **overrides) -> Solver:

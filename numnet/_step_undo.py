@@ -1,0 +1,47 @@
+"""Taking back one training step: what the Solver restores when a step turns out non-finite.
+
+A step changes the model's params (the update), each param's optimizer config (the rule's state:
+velocity, moments, step count) and, already in the forward pass, batchnorm's running statistics.
+``StepUndo`` is taken before the forward pass and puts all three back, so a step that met a nan
+or inf leaves the model and the Solver exactly as the previous step left them.
+"""
+
+from __future__ import annotations
+
+from numnet import optim
+from numnet._solver_settings import is_custom_rule
+
+
+class StepUndo:
+    """What one step of ``solver`` may change, remembered so that calling it puts it back.
+
+    Params are remembered by reference (the update assigns new arrays), except where the update
+    rule writes into its argument: ``writable`` then hands the rule a copy. Configs are shallow
+    copies (``numnet.optim``'s rules replace their state arrays, never write into them). Running
+    statistics are copies (``model.buffers()``), when the model has them.
+
+    Args:
+        solver: the Solver about to take a step.
+    """
+
+    def __init__(self, solver):
+        self.solver = solver
+        model = solver.model
+        self.params = dict(model.params)
+        self.configs = {p: dict(c) for p, c in solver.optim_configs.items()}
+        has_buffers = hasattr(model, "buffers") and hasattr(model, "load_buffers")
+        self.buffers = model.buffers() if has_buffers else None
+        rule = solver.update_rule
+        # sgd updates in place, as the course's does; a rule of one's own may too.
+        self.in_place = rule is optim.sgd or is_custom_rule(rule, solver.update_rule_name)
+
+    def writable(self, w):
+        """``w`` as the update rule may receive it: a copy when the rule may write into it."""
+        return w.copy() if self.in_place else w
+
+    def __call__(self) -> None:
+        """Put the params, the optimizer configs and the running statistics back."""
+        self.solver.model.params.update(self.params)
+        self.solver.optim_configs = self.configs
+        if self.buffers is not None:
+            self.solver.model.load_buffers(self.buffers)
