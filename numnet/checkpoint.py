@@ -58,6 +58,7 @@ __all__ = [
     "check_model",
     "load_model",
     "read_checkpoint",
+    "read_metadata",
     "read_state",
     "restore_solver",
     "resume_solver",
@@ -212,6 +213,22 @@ def read_checkpoint(path) -> Checkpoint:
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as e:
         raise _malformed(p, e) from e
     return Checkpoint(str(p), meta, arrays, state)
+
+
+def read_metadata(path) -> dict:
+    """The metadata of ``path`` (``meta["state"]["iteration"]`` ...), no array read.
+
+    Raises:
+        CheckpointError: as ``read_checkpoint`` for the archive and the metadata.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(p, None, "no such file" if not p.exists() else "not a regular file")
+    try:
+        with NpzArchive(p) as z:
+            return _parse_meta(p, z)
+    except NpzError as e:
+        raise CheckpointError(p, e.key, e.reason) from e
 
 
 def read_state(path) -> dict:

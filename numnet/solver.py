@@ -427,9 +427,11 @@ class Solver:
         Ctrl-C: the first one is deferred until the current step, its bookkeeping and its
         callbacks are done; then a checkpoint of that state is written (see
         ``interrupt_checkpoint``) and ``KeyboardInterrupt`` is re-raised. A second Ctrl-C stops at
-        once without a checkpoint. A ``KeyboardInterrupt`` raised by a callback also writes the
-        checkpoint (hooks run between steps); one raised from inside a step (only code can do
-        that: signals are deferred) writes none, since that state may be half updated.
+        once without a checkpoint. SIGTERM is handled the same way and raises
+        ``numnet._interrupts.Terminated`` (a ``KeyboardInterrupt``). A ``KeyboardInterrupt``
+        raised by a callback also writes the checkpoint (hooks run between steps); one raised
+        from inside a step (only code can do that: signals are deferred) writes none, since that
+        state may be half updated.
         """
         cbs = CallbackList(
             ([PrintProgress(self.print_every)] if self.verbose else []) + self.callbacks
@@ -444,6 +446,8 @@ class Solver:
             cbs.on_train_begin(self)
             with deferred_sigint() as sigint:
                 for t in range(self.iteration, self.num_iterations):
+                    if self.stop_training:  # also when on_train_begin found nothing left to do
+                        break
                     if t % ipe == 0:
                         cbs.on_epoch_begin(self)
                     cbs.on_batch_begin(self)
@@ -454,9 +458,7 @@ class Solver:
                     if check_logs is not None:
                         cbs.on_epoch_end(self, check_logs)
                     if sigint.pending:
-                        raise KeyboardInterrupt
-                    if self.stop_training:
-                        break
+                        raise sigint.interrupt()
             self._last_step_params = self.model.params
             self.stop_reason = "early_stop" if self.stop_training else "completed"
             # At the end of training swap the best params into the model

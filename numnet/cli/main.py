@@ -10,11 +10,13 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from numnet import __version__
+from numnet._interrupts import signal_number
 from numnet.cli import config as C
 from numnet.cli.errors import (
     EXIT_ERROR,
@@ -23,6 +25,7 @@ from numnet.cli.errors import (
     CLIError,
     UsageError,
     one_line,
+    os_error,
 )
 
 #: subcommand -> "module:function" run as function(args, explicit) -> exit code.
@@ -228,9 +231,11 @@ def explicit_train_options(argv: Sequence[str]) -> dict:
 def _saved_threads(run_dir: str) -> int | None:
     try:
         conf = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-        return conf["options"]["threads"]
+        threads = conf["options"]["threads"]
     except (OSError, ValueError, KeyError, TypeError):
         return None  # the train command reports a bad run directory itself
+    ok = isinstance(threads, int) and not isinstance(threads, bool) and threads >= 0
+    return threads if ok else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,13 +263,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as e:
         print(f"numnet: error: {one_line(e)}", file=sys.stderr)
         return e.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("numnet: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED - signal.SIGINT + signal_number(e)
     except BrokenPipeError:
         # The reader went away (numnet eval ... | head): nothing more to say, and Python must
         # not complain again while flushing stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except OSError as e:  # a full disk, a read-only folder, a file that vanished: no traceback
+        print(f"numnet: error: {os_error(e)}", file=sys.stderr)
         return EXIT_ERROR
 
 
