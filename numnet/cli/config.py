@@ -275,6 +275,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"cannot read config file {path}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"config file {path} is not UTF-8 (byte {e.start}), as TOML must be"
+        ) from None
     out: dict[str, Any] = {}
     for name, value, shown in _flatten(raw):
         key = name.replace("-", "_")
@@ -323,6 +327,30 @@ def renamed_keys(options: Mapping[str, Any]) -> dict[str, Any]:
     for old, (new, _) in RENAMED.items():
         if old in out and new not in out:
             out[new] = out.pop(old)
+    return out
+
+
+def saved_options(options: Any, where: str) -> dict[str, Any]:
+    """A run's saved options (its config.json ``options``), each checked as a config file's.
+
+    Args:
+        options: the saved mapping; old names are moved to their new keys (``renamed_keys``).
+        where: the file, for the messages (``RUN/config.json``).
+
+    Raises:
+        UsageError: not a mapping, an unknown key, or a value the option does not take (the
+            message names ``where`` and ``options.<key>``); ``None`` passes where it is the
+            option's default.
+    """
+    if not isinstance(options, Mapping):
+        raise UsageError(f"{where}: options must be a table of options, got {options!r}")
+    out = renamed_keys(options)
+    for key, value in out.items():
+        opt = BY_KEY.get(key)
+        if opt is None:
+            raise UsageError(f"{where}: unknown option {key!r} in options")
+        if not (value is None and opt.default is None):
+            out[key] = convert(opt, value, f"{where}: options.{key}")
     return out
 
 

@@ -174,7 +174,8 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         "--out",
         metavar="DIR",
         default=None,
-        help="also write confusion.png and eval.json into DIR (default: print only)",
+        help="also write eval-<checkpoint>-<split>.json and confusion-<checkpoint>-<split>.png "
+        "into DIR, never over a run's own files (default: print only)",
     )
     e.add_argument(
         "--threads",

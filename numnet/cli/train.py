@@ -186,13 +186,7 @@ def _saved_config(run_dir: Path):
     options, model_config = saved.get("options"), saved.get("model_config")
     if not isinstance(options, dict) or not isinstance(model_config, dict):
         raise CLIError(f"{path} is not a numnet run config (no options or model_config)")
-    options = C.renamed_keys(options)
-    for key, value in options.items():
-        opt = C.BY_KEY.get(key)
-        if opt is None:
-            raise CLIError(f"{path}: unknown option {key!r} in options")
-        if not (value is None and opt.default is None):
-            options[key] = C.convert(opt, value, f"{path}: options.{key}")
+    options = C.saved_options(options, str(path))
     history = saved.get("history", [])
     return options, model_config, history if isinstance(history, list) else []
 
