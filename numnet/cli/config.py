@@ -128,6 +128,12 @@ def _str(s) -> str:
     return s
 
 
+def _path(s) -> str:
+    if _str(s) == "":
+        raise ValueError("must name a folder, got ''")  # '' would silently mean "here"
+    return s
+
+
 @dataclass(frozen=True)
 class Option:
     """One training option.
@@ -181,7 +187,7 @@ OPTIONS: tuple[Option, ...] = (
     _O("init", "kaiming", _str, "weight initialisation", "model", choices=INITS),
     _O("weight_scale", 1e-3, _pos_float, "std of the 'gaussian' init", "model", metavar="S"),
     _O("data", "fashion-mnist", _str, "data set", "data", choices=DATASETS),
-    _O("data_dir", None, _str, "directory holding the data set's files (default: search "
+    _O("data_dir", None, _path, "directory holding the data set's files (default: search "
        "$NUMNET_DATA, the cache dir, then the system copy)", "data", metavar="DIR",
        resumable=True),
     _O("download", False, _bool, "download the data set if it is not found", "data", flag=True,

@@ -33,8 +33,6 @@ def _options(checkpoint: Path, data: str | None) -> dict:
 
 def run(args: argparse.Namespace, explicit: dict) -> int:
     """Evaluate a checkpoint; return the exit code."""
-    if args.out == "":
-        raise UsageError("--out must name a path, got ''")
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():
         raise CLIError(f"checkpoint {checkpoint} not found")

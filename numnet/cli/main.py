@@ -66,6 +66,13 @@ def _argtype(opt: C.Option):
     return conv
 
 
+def _path(s: str) -> str:
+    """A path argument: '' would silently mean the current folder, so it is refused."""
+    if s == "":
+        raise argparse.ArgumentTypeError("must name a path, got ''")
+    return s
+
+
 def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> None:
     """The ``numnet train`` flags; ``suppress``: no defaults (to learn which flags were given)."""
     groups = {}
@@ -97,6 +104,7 @@ def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> Non
     run.add_argument(
         "--config",
         metavar="FILE",
+        type=_path,
         default=argparse.SUPPRESS if suppress else None,
         help="TOML file of options (keys as the long flags; flags given here override it; "
         "default: none)",
@@ -104,12 +112,14 @@ def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> Non
     run.add_argument(
         "--out",
         metavar="DIR",
+        type=_path,
         default=argparse.SUPPRESS if suppress else None,
         help="new run directory (default: runs/<date>-<time>-<model>); never overwritten",
     )
     run.add_argument(
         "--resume",
         metavar="RUN_DIR",
+        type=_path,
         default=argparse.SUPPRESS if suppress else None,
         help="continue the run in RUN_DIR from its last.npz with its saved config (default: "
         "start a new run); --epochs, --patience, --threads, --data-dir, --download may change",
@@ -151,6 +161,7 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     e.add_argument(
         "--data-dir",
         metavar="DIR",
+        type=_path,
         default=None,
         help="directory holding the data set's files (default: the run's, else the usual search)",
     )
@@ -173,6 +184,7 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     e.add_argument(
         "--out",
         metavar="DIR",
+        type=_path,
         default=None,
         help="also write eval-<checkpoint>-<split>.json and confusion-<checkpoint>-<split>.png "
         "into DIR, never over a run's own files (default: print only)",
@@ -186,7 +198,7 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     )
 
     pl = cmd("plot", "redraw the plots of a run directory from its saved metrics")
-    pl.add_argument("run_dir", metavar="RUN_DIR")
+    pl.add_argument("run_dir", metavar="RUN_DIR", type=_path)
 
     g = cmd(
         "gradcheck",
@@ -211,12 +223,13 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     d = cmd("data", "list the data sets and where they were found, or fetch one")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     dl = dsub.add_parser("list", help="where each data set was found", formatter_class=_Formatter)
-    dl.add_argument("--data-dir", metavar="DIR", default=None, help="also look in DIR")
+    dl.add_argument("--data-dir", metavar="DIR", type=_path, default=None, help="also look in DIR")
     df = dsub.add_parser("fetch", help="download and verify a data set", formatter_class=_Formatter)
     df.add_argument("name", choices=(*C.DATASETS, "cifar10-binary"))
     df.add_argument(
         "--data-dir",
         metavar="DIR",
+        type=_path,
         default=None,
         help="put the files in DIR (default: numnet's cache directory)",
     )

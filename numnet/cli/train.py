@@ -103,9 +103,6 @@ def _command_line(args) -> str:
 
 def run(args: argparse.Namespace, explicit: dict) -> int:
     """Train (or resume); return the exit code."""
-    for name in ("out", "resume", "config"):
-        if getattr(args, name) == "":
-            raise UsageError(f"--{name} must name a path, got ''")
     if args.resume is not None:
         return _resume(args, explicit)
     return _new(args, explicit)
