@@ -50,6 +50,13 @@ def atomic_open(
         suffix: the temp file's suffix.
         check: optional ``check(temp_path)`` run on the complete, closed temp file before it
             replaces ``path``; whatever it raises leaves ``path`` untouched and the temp removed.
+        **kwargs: passed to ``open`` for the temp file (text mode defaults to UTF-8).
+
+    Yields:
+        The open temp file object; write the whole content through it.
+
+    Raises:
+        ValueError: ``mode`` is neither ``"wb"`` nor ``"w"``.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f'mode must be "wb" or "w", got {mode!r}')
@@ -78,7 +85,7 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 
 
 def sync_folder(folder: str | os.PathLike) -> None:
-    """fsync a folder, so that renames into it survive a power cut (where the OS allows it)."""
+    """Fsync a folder, so that renames into it survive a power cut (where the OS allows it)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

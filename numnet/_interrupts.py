@@ -1,5 +1,4 @@
-"""Ctrl-C and SIGTERM during training: the first waits for the current step to finish, a second
-does not.
+"""Ctrl-C and SIGTERM during training: the first waits for the step to finish, a second does not.
 
 SIGTERM (``kill``, a batch scheduler, ``docker stop``) is handled like Ctrl-C, so such a stop
 also ends in a checkpoint; it surfaces as :class:`Terminated`, a ``KeyboardInterrupt`` that

@@ -64,8 +64,11 @@ class Faults:
 
 
 def install_faults(faults: Faults, patch) -> None:
-    """Route the run directory's writes through ``faults``; ``patch(target, name, value)`` sets
-    an attribute (``monkeypatch.setattr``, or ``setattr`` in a throwaway process)."""
+    """Route the run directory's writes through ``faults``.
+
+    ``patch(target, name, value)`` sets an attribute (``monkeypatch.setattr``, or ``setattr`` in
+    a throwaway process).
+    """
     import numnet._atomic as atomic
     from numnet.metrics_log import MetricsWriter
 

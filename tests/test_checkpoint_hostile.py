@@ -114,8 +114,10 @@ def _references(obj) -> set:
 
 
 def edit_state(change) -> bytes:
-    """The original with ``change(state)`` applied to its metadata; arrays no longer referred to
-    are dropped, so the file is refused for the edit itself."""
+    """The original with ``change(state)`` applied to its metadata.
+
+    Arrays no longer referred to are dropped, so the file is refused for the edit itself.
+    """
     raw = members(ORIGINAL)
     meta = meta_of(raw)
     change(meta["state"])

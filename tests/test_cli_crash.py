@@ -1,5 +1,6 @@
-"""A run directory is crash-consistent: stopped at any write, ``--resume`` ends where an
-uninterrupted run does; temp files are cleaned, SIGTERM checkpoints, a second trainer is locked out.
+"""Crash-consistent run directories: stopped at any write, ``--resume`` ends as if never stopped.
+
+Temp files are cleaned, SIGTERM checkpoints, a second trainer is locked out.
 
 The stops are injected at every write point of an epoch end (see ``_crash_testlib``): killed
 (``os._exit(137)`` in a child process, as SIGKILL leaves it) or interrupted (``KeyboardInterrupt``

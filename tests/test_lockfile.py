@@ -38,8 +38,10 @@ def test_a_killed_holder_leaves_no_lock_only_its_file(tmp_path):
 
 
 def test_a_lock_on_a_file_removed_meanwhile_is_taken_again(tmp_path, monkeypatch):
-    """The holder before us removed the lock file after we opened it: our flock would be on a
-    file nobody else finds, so the lock is taken again on the file now at the path."""
+    """A lock file the previous holder removed after we opened it is not a lock: take it again.
+
+    Our flock would be on a file nobody else finds, so the lock is taken on the file now there.
+    """
     import numnet._lockfile as L
 
     real_open, calls = os.open, []

@@ -41,8 +41,10 @@ def assert_same(a, b):
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
 @pytest.mark.parametrize("rule", ["sgd", "adam", "sgd_momentum"])
 def test_an_update_that_overflows_float32_is_not_applied(rule, tmp_path):
-    """--lr 1e39 is finite in float64 but not in the model's float32: the first update made every
-    weight nan, and the epoch-0 check saved them as the best model."""
+    """--lr 1e39 is finite in float64 but not in the model's float32.
+
+    The first update made every weight nan, and the epoch-0 check saved them as the best model.
+    """
     s = solver(
         update_rule=rule,
         optim_config={"learning_rate": 1e39},

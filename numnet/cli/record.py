@@ -100,6 +100,7 @@ class RunRecorder:
             raise CLIError(f"cannot repair {best}: {e.strerror or e}") from None
 
     def on_train_begin(self, solver):
+        """Open both CSVs afresh (unless continuing a resumed run) and start the clock."""
         if not self._resumed:
             self._losses = []
             self.iterations.open()
@@ -107,12 +108,14 @@ class RunRecorder:
         self._since = time.perf_counter()
 
     def on_batch_end(self, solver, logs):
+        """Append the step's row to the iterations CSV."""
         row = {"iteration": logs["iteration"], "epoch": logs["epoch"] + 1}
         with self._writing(solver):
             self.iterations.write({**row, "loss": logs["loss"], "lr": logs["lr"]})
         self._losses.append(logs["loss"])
 
     def on_epoch_end(self, solver, logs):
+        """Append the epoch row, fsync the CSVs, write last.npz, then best.npz if val improved."""
         now = time.perf_counter()
         mean = sum(self._losses) / len(self._losses) if self._losses else math.nan
         self.last_row = {
@@ -147,6 +150,7 @@ class RunRecorder:
             raise
 
     def on_train_end(self, solver):
+        """Close both CSVs."""
         self.close()
 
     def close(self) -> None:
