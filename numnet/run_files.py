@@ -38,7 +38,10 @@ checkpoint when the run directory's own files lag behind the Solver). Temp files
 (``.last.npz.<random>.tmp``, :data:`ATOMIC_FILES`) are removed by the next process that locks
 the folder. Without any ``last.npz`` (stopped before the first check), ``--resume`` starts the
 run again from step 0 with its saved config. ``config.json`` and ``summary.json`` are written
-atomically; ``summary.json`` and the plots are written again by a resumed, finished run.
+atomically; ``summary.json`` and the plots are written again by a resumed, finished run. One
+limit: the interrupt checkpoint (Ctrl-C, SIGTERM, written by the Solver between steps) follows
+rows that were flushed to the OS but not fsynced, so a power cut in the seconds after it may lose
+those rows; the resumed run then says so (a warning) instead of failing.
 """
 
 from __future__ import annotations
