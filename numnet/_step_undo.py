@@ -18,7 +18,8 @@ class StepUndo:
     Params are remembered by reference (the update assigns new arrays), except where the update
     rule writes into its argument: ``writable`` then hands the rule a copy. Configs are shallow
     copies (``numnet.optim``'s rules replace their state arrays, never write into them). Running
-    statistics are copies (``model.buffers()``), when the model has them.
+    statistics: shallow copies of the model's ``bn_params`` dicts (the forward pass replaces
+    their arrays), else copies from ``model.buffers()``, when the model has either.
 
     Args:
         solver: the Solver about to take a step.
@@ -29,8 +30,12 @@ class StepUndo:
         model = solver.model
         self.params = dict(model.params)
         self.configs = {p: dict(c) for p, c in solver.optim_configs.items()}
+        # The course's models keep their running statistics in ``bn_params`` dicts, whose arrays
+        # the forward pass replaces: shallow copies keep them, on the device they are on.
+        bn_params = getattr(model, "bn_params", None)
+        self.bn_params = [dict(bp) for bp in bn_params] if isinstance(bn_params, list) else None
         has_buffers = hasattr(model, "buffers") and hasattr(model, "load_buffers")
-        self.buffers = model.buffers() if has_buffers else None
+        self.buffers = model.buffers() if has_buffers and self.bn_params is None else None
         rule = solver.update_rule
         # sgd updates in place, as the course's does; a rule of one's own may too.
         self.in_place = rule is optim.sgd or is_custom_rule(rule, solver.update_rule_name)
@@ -43,5 +48,9 @@ class StepUndo:
         """Put the params, the optimizer configs and the running statistics back."""
         self.solver.model.params.update(self.params)
         self.solver.optim_configs = self.configs
+        if self.bn_params is not None:
+            for bp, saved in zip(self.solver.model.bn_params, self.bn_params):
+                bp.clear()
+                bp.update(saved)
         if self.buffers is not None:
             self.solver.model.load_buffers(self.buffers)
