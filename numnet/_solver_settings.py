@@ -10,6 +10,8 @@ schedule, a Generator seed, a path) has its own line in ``config``.
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import os
 
 import numpy as np
@@ -85,6 +87,7 @@ def _check(s: dict) -> None:
     check_positive_float("grad_clip", s["grad_clip"], allow_none=True)
     if not isinstance(s["optim_config"], dict):
         raise ValueError(f"optim_config must be a dict, got {type(s['optim_config']).__name__}")
+    check_hyperparameters("optim_config", s["optim_config"])
     if s["lr_schedule"] is None:
         return
     if s["lr_decay"] != 1.0:
@@ -108,6 +111,32 @@ def _check_groups(s: dict) -> None:
     custom = is_custom_rule(s["update_rule"], s["update_rule_name"])
     if s["lr_mult"] is not None and custom and "learning_rate" not in s["optim_config"]:
         raise ValueError("lr_mult with a custom update rule needs optim_config['learning_rate']")
+
+
+#: The update rules' hyperparameters that must be finite numbers >= 0 (a negative learning rate
+#: climbs the loss), and those that must lie in [0, 1) (decay factors of moving averages).
+NONNEGATIVE = ("learning_rate", "momentum", "weight_decay", "epsilon")
+UNIT_INTERVAL = ("beta1", "beta2", "decay_rate")
+
+
+def check_hyperparameters(name: str, config) -> None:
+    """Raise ValueError unless ``config``'s known hyperparameters are sensible numbers.
+
+    Args:
+        name: how the config is called in the message (``"optim_config"``).
+        config: an update rule's config dict; keys other than ``NONNEGATIVE`` and
+            ``UNIT_INTERVAL`` (state arrays, a custom rule's own) are not checked.
+    """
+    for key in (*NONNEGATIVE, *UNIT_INTERVAL):
+        if key not in config:
+            continue
+        v = config[key]
+        number = isinstance(v, numbers.Real) and not isinstance(v, bool)
+        ok = number and math.isfinite(float(v)) and float(v) >= 0
+        if key in UNIT_INTERVAL and not (ok and float(v) < 1):
+            raise ValueError(f"{name}[{key!r}] must be a number in [0, 1), got {v!r}")
+        if not ok:
+            raise ValueError(f"{name}[{key!r}] must be a finite number >= 0, got {v!r}")
 
 
 def is_custom_rule(rule, name) -> bool:

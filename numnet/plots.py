@@ -302,7 +302,7 @@ def redraw(run_dir: str | os.PathLike) -> list[Path]:
                 cm = np.asarray(summary["confusion_matrix"], dtype=np.int64)
                 names = [str(n) for n in summary["class_names"]]
                 written.append(plot_confusion(run_dir / rf.CONFUSION_PNG, cm, names))
-            except (KeyError, TypeError, ValueError) as e:
+            except (KeyError, TypeError, ValueError, OverflowError) as e:
                 raise rf.RunFilesError(
                     f"{run_dir / rf.SUMMARY}: no confusion matrix to draw ({type(e).__name__}: {e})"
                 ) from None

@@ -18,7 +18,9 @@ Departures from the course, on purpose:
   written atomically, loaded with ``allow_pickle=False``) to ``"%s_epoch_%d.npz"`` instead of a
   pickle to ``"%s_epoch_%d.pkl"``. It holds everything ``Solver.resume`` needs.
 - ``verbose`` printing is done by a ``numnet.callbacks.PrintProgress`` callback (same lines).
-- A nan/inf loss or gradient raises ``NonFiniteLossError`` instead of training on garbage.
+- A nan/inf loss or gradient, or an update that would make a param nan/inf (a learning rate
+  that overflows float32), raises ``NonFiniteLossError`` instead of training on garbage; that
+  step is not applied, and a checkpoint of non-finite params is never written.
 - When no check ever improved ``best_val_acc`` (``best_params`` stays empty), the model keeps its
   last params at the end instead of being given an empty dict.
 - ``train()`` continues from ``solver.iteration`` (the steps already done), so a resumed solver
@@ -34,9 +36,11 @@ import numpy as np
 
 from numnet import _random, _solver_settings, param_groups
 from numnet._checks import check_train_val_data
+from numnet._finite import first_nonfinite
 from numnet._interrupts import deferred_sigint
 from numnet._solver_persistence import SolverPersistence
 from numnet._solver_settings import SETTINGS
+from numnet._step_undo import StepUndo, nonfinite_error
 from numnet.backend import to_numpy
 from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
 from numnet.metrics import predict
@@ -99,7 +103,8 @@ class Solver(SolverPersistence):
 
     def __init__(self, model, data, **kwargs):
         self.model = model
-        check_train_val_data(data)
+        num_classes = getattr(model, "num_classes", None)
+        check_train_val_data(data, num_classes if isinstance(num_classes, int) else None)
         self.X_train = data["X_train"]
         self.y_train = data["y_train"]
         self.X_val = data["X_val"]
@@ -196,7 +201,8 @@ class Solver(SolverPersistence):
         X_batch = self.X_train[batch_mask]
         y_batch = self.y_train[batch_mask]
 
-        # Compute loss and gradient
+        # Compute loss and gradient (the forward pass also moves batchnorm's running statistics)
+        undo = StepUndo(self)
         loss, grads = self.model.loss(X_batch, y_batch)
         frozen = getattr(self.model, "frozen", ())
         trainable = {p: grads[p] for p in self.model.params if p not in frozen}
@@ -205,7 +211,8 @@ class Solver(SolverPersistence):
         else:
             norm = global_norm(trainable)
         if not (math.isfinite(float(loss)) and math.isfinite(norm)):
-            raise self._nonfinite_error(t, loss, norm, trainable)
+            undo()
+            raise nonfinite_error(self, t, loss, norm, trainable)
         self.loss_history.append(loss)
 
         # Perform a parameter update
@@ -214,22 +221,15 @@ class Solver(SolverPersistence):
                 continue
             dw = trainable[p]
             config = self.optim_configs[p]
-            next_w, next_config = self.update_rule(w, dw, config)
+            next_w, next_config = self.update_rule(undo.writable(w), dw, config)
             self.model.params[p] = next_w
             self.optim_configs[p] = next_config
+        bad = first_nonfinite({p: self.model.params[p] for p in trainable})
+        if bad is not None:  # never keep (or later save) a model that cannot predict
+            undo()
+            self.loss_history.pop()
+            raise nonfinite_error(self, t, loss, norm, trainable, param=bad)
         return norm
-
-    def _nonfinite_error(self, t: int, loss, norm: float, grads) -> NonFiniteLossError:
-        what = f"loss {float(loss)}"
-        if math.isfinite(float(loss)):
-            bad = next((k for k, g in grads.items() if not bool(np.all(np.isfinite(g)))), None)
-            # All finite but the norm overflowed: gradients too large to square and sum.
-            what = f"gradient of {bad!r}" if bad is not None else f"gradient norm {norm}"
-        last = f"{float(self.loss_history[-1]):g}" if self.loss_history else "none yet"
-        return NonFiniteLossError(
-            f"non-finite {what} at epoch {self.epoch}, iteration {t + 1} "
-            f"(last finite loss {last}, learning rate {self.learning_rate:g}); nothing was updated"
-        )
 
     # --------------------------------------------------------------- checking
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
@@ -335,9 +335,11 @@ class Solver(SolverPersistence):
         Ctrl-C: the first one is deferred until the current step, its bookkeeping and its
         callbacks are done; then a checkpoint of that state is written (see
         ``interrupt_checkpoint``) and ``KeyboardInterrupt`` is re-raised. A second Ctrl-C stops at
-        once without a checkpoint. A ``KeyboardInterrupt`` raised by a callback also writes the
-        checkpoint (hooks run between steps); one raised from inside a step (only code can do
-        that: signals are deferred) writes none, since that state may be half updated.
+        once without a checkpoint. SIGTERM is handled the same way and raises
+        ``numnet._interrupts.Terminated`` (a ``KeyboardInterrupt``). A ``KeyboardInterrupt``
+        raised by a callback also writes the checkpoint (hooks run between steps); one raised
+        from inside a step (only code can do that: signals are deferred) writes none, since that
+        state may be half updated.
         """
         cbs = CallbackList(
             ([PrintProgress(self.print_every)] if self.verbose else []) + self.callbacks
@@ -352,6 +354,8 @@ class Solver(SolverPersistence):
             cbs.on_train_begin(self)
             with deferred_sigint() as sigint:
                 for t in range(self.iteration, self.num_iterations):
+                    if self.stop_training:  # also when on_train_begin found nothing left to do
+                        break
                     if t % ipe == 0:
                         self._unfreeze_at(t)
                         cbs.on_epoch_begin(self)
@@ -363,9 +367,7 @@ class Solver(SolverPersistence):
                     if check_logs is not None:
                         cbs.on_epoch_end(self, check_logs)
                     if sigint.pending:
-                        raise KeyboardInterrupt
-                    if self.stop_training:
-                        break
+                        raise sigint.interrupt()
             self._last_step_params = self.model.params
             self.stop_reason = "early_stop" if self.stop_training else "completed"
             # At the end of training swap the best params into the model

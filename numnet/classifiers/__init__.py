@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from numnet.classifiers.base import Model
+from numnet.classifiers.base import Model, param_budget
 from numnet.classifiers.cnn import ThreeLayerConvNet
 from numnet.classifiers.convnet import ConvNet
 from numnet.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
@@ -27,13 +27,18 @@ MODEL_REGISTRY: dict[str, type[Model]] = {
 }
 
 
-def build_model(config: Mapping) -> Model:
+def build_model(config: Mapping, max_params: int | None = None) -> Model:
     """Build a model from ``{"name": <class name>, **kwargs}``, the form ``get_config()`` returns.
 
+    Args:
+        config: the model's class name and constructor arguments.
+        max_params: refuse a config whose weights would number more than this, before they are
+            allocated (a config read from an untrusted file); None: no limit.
+
     Raises:
-        ValueError: ``config`` is not a dict, lacks ``"name"``, names an unknown model, or holds
+        ValueError: ``config`` is not a dict, lacks ``"name"``, names an unknown model, holds
             an argument the model's constructor does not take (the model's own checks name bad
-            values).
+            values), or implies more than ``max_params`` weights.
     """
     if not isinstance(config, Mapping) or "name" not in config:
         raise ValueError(f'config must be a dict with a "name" key, got {config!r}')
@@ -47,7 +52,8 @@ def build_model(config: Mapping) -> Model:
         if old in kwargs and new not in kwargs:
             kwargs[new] = kwargs.pop(old)
     try:
-        return cls(**kwargs)
+        with param_budget(max_params):
+            return cls(**kwargs)
     except TypeError as err:  # an unknown or missing keyword: say which model and why
         raise ValueError(f"config does not fit {name}: {err}") from None
 

@@ -9,9 +9,12 @@ carry the non-parameter state (batchnorm running statistics) that a checkpoint m
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
 import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -231,6 +234,33 @@ class Model:
     def predict(self, X, batch_size: int = 100) -> np.ndarray:
         """Class predictions ``(N,)``: argmax of test-mode scores, ``batch_size`` rows per call."""
         return predict(self, X, batch_size)
+
+
+_BUDGET: contextvars.ContextVar[int | None] = contextvars.ContextVar("param_budget", default=None)
+
+
+@contextlib.contextmanager
+def param_budget(max_params: int | None) -> Iterator[None]:
+    """Models built inside may have at most ``max_params`` weights (None: any number).
+
+    Each model's constructor calls :func:`check_param_budget` with its weight shapes before it
+    allocates them, so an oversized config fails before any memory is taken.
+    """
+    token = _BUDGET.set(max_params)
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def check_param_budget(shapes) -> None:
+    """Raise ValueError if the weight ``shapes`` hold more scalars than the current budget."""
+    limit = _BUDGET.get()
+    if limit is None:
+        return
+    n = sum(math.prod(int(d) for d in s) for s in shapes)
+    if n > limit:
+        raise ValueError(f"the config implies {n:,} weights, more than the {limit:,} allowed here")
 
 
 def int_list(name: str, values) -> list[int]:

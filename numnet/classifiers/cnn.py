@@ -14,7 +14,13 @@ import numpy as np
 
 from numnet._checks import check_labels, check_positive_int
 from numnet.backend import get_array_module
-from numnet.classifiers.base import Model, check_feature_layer, dtype_name, rng_arg
+from numnet.classifiers.base import (
+    Model,
+    check_feature_layer,
+    check_param_budget,
+    dtype_name,
+    rng_arg,
+)
 from numnet.fast_layers import *
 from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
@@ -108,6 +114,7 @@ class ThreeLayerConvNet(Model):
         f = int(num_filters)
         shapes = [(f, c, filter_size, filter_size), (f * (h // 2) * (w // 2), hidden_dim)]
         shapes.append((hidden_dim, num_classes))
+        check_param_budget(shapes)
         for i, shape in enumerate(shapes, start=1):
             self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
             self.params[f"b{i}"] = np.zeros(shape[0] if i == 1 else shape[1], dtype=self.dtype)

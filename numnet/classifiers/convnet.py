@@ -52,6 +52,7 @@ from numnet.classifiers.base import (
     Model,
     check_feature_layer,
     check_keep_ratio,
+    check_param_budget,
     dtype_name,
     int_list,
     rng_arg,
@@ -204,6 +205,7 @@ class ConvNet(Model):
             prev = d
         norm = normalization is not None
         self.bn_params = []
+        check_param_budget(shapes)
         for i, shape in enumerate(shapes, start=1):
             self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
             out = shape[0] if len(shape) == 4 else shape[1]

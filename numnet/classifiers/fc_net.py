@@ -25,6 +25,8 @@ Both models are the shared fully connected stack of ``numnet.classifiers._affine
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
@@ -40,6 +42,7 @@ from numnet.classifiers.base import (
     Model,
     check_feature_layer,
     check_keep_ratio,
+    check_param_budget,
     dtype_name,
     int_list,
     rng_arg,
@@ -116,6 +119,7 @@ class TwoLayerNet(Model):
         )
         self.input_dim, self.num_classes = int(input_dim), int(num_classes)
         dims = [self.input_dim, int(hidden_dim), self.num_classes]
+        check_param_budget(pairwise(dims))
         for i in (1, 2):
             w = init_weight((dims[i - 1], dims[i]), init, weight_scale, gen)
             self.params[f"W{i}"] = w.astype(self.dtype)
@@ -233,6 +237,7 @@ class FullyConnectedNet(Model):
         self.input_dim, self.num_classes = int(input_dim), int(num_classes)
 
         dims = [self.input_dim, *hidden, self.num_classes]
+        check_param_budget(pairwise(dims))
         for i in range(1, self.num_layers + 1):
             w = init_weight((dims[i - 1], dims[i]), init, weight_scale, gen)
             self.params[f"W{i}"] = w.astype(self.dtype)

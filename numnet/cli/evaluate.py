@@ -20,7 +20,7 @@ def _options(checkpoint: Path, data: str | None) -> dict:
     cfg = C.defaults()
     conf = checkpoint.parent / rundir.CONFIG
     if conf.is_file():
-        cfg.update(rundir.read_json(conf).get("options", {}))
+        cfg.update(C.saved_options(rundir.read_json(conf).get("options", {}), str(conf)))
     elif data is None:
         raise UsageError(
             f"cannot tell which data set {checkpoint} was trained on (no {rundir.CONFIG} beside "
@@ -85,6 +85,10 @@ def _write(out: Path, checkpoint: Path, split: str, acc: float, cm, class_names)
         "per_class_acc": {n: float(a) for n, a in zip(class_names, per_class)},
         "confusion_matrix": cm.tolist(),
     }
-    rundir.write_json(out / "eval.json", result)
-    png = plot_confusion(out / rundir.CONFUSION_PNG, cm, class_names, f"Confusion matrix ({split})")
-    print(f"\nwrote {out / 'eval.json'} and {png}")
+    # Named after the checkpoint and split, never a run's own file name: --out may be a run.
+    name = f"{checkpoint.stem}-{split}"
+    rundir.write_json(out / f"eval-{name}.json", result)
+    png = plot_confusion(
+        out / f"confusion-{name}.png", cm, class_names, f"Confusion matrix ({split})"
+    )
+    print(f"\nwrote {out / f'eval-{name}.json'} and {png}")
