@@ -85,7 +85,9 @@ class Solver:
 
     Attributes (besides the arguments): ``epoch``, ``iteration`` (steps done), ``best_val_acc``,
     ``best_params``, ``loss_history``, ``train_acc_history``, ``val_acc_history``,
-    ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``.
+    ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``,
+    ``last_grads`` (the last step's gradients as the model returned them, before clipping; for
+    callbacks such as ``numnet.babysit.monitor.Monitor``).
     """
 
     def __init__(self, model, data, **kwargs):
@@ -116,6 +118,7 @@ class Solver:
         self._epoch_order = None
         self._last_step_params = None
         self._consistent = True
+        self.last_grads = None
 
         # Make a copy of the optim_config for each parameter
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
@@ -177,6 +180,7 @@ class Solver:
 
         # Compute loss and gradient
         loss, grads = self.model.loss(X_batch, y_batch)
+        self.last_grads = grads
         frozen = getattr(self.model, "frozen", ())
         trainable = {p: grads[p] for p in self.model.params if p not in frozen}
         if self.grad_clip is not None:

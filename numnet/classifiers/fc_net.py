@@ -31,7 +31,11 @@ from numnet._checks import check_choice, check_labels, check_positive_int
 from numnet._names import FC_NORMALIZATIONS
 from numnet._random import as_generator
 from numnet.backend import get_array_module
-from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
+from numnet.classifiers._affine_stack import (
+    affine_stack_backward,
+    affine_stack_forward,
+    stack_activations,
+)
 from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
 from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
@@ -121,10 +125,15 @@ class TwoLayerNet(Model):
         if y is None:
             return scores
         check_labels("y", y, X.shape[0], self.num_classes)
+        if self.keep_activations:
+            self._kept_forward = cache
         loss, dscores = softmax_loss(scores, y)
         _, grads = affine_stack_backward(dscores, cache, need_dx=False)
         loss = float(loss) + self._l2(grads, ("W1", "W2"))
         return loss, grads
+
+    def _activations_from(self, kept):
+        return stack_activations(kept)
 
 
 class FullyConnectedNet(Model):
@@ -266,7 +275,12 @@ class FullyConnectedNet(Model):
         )
         if y is None:
             return scores
+        if self.keep_activations:
+            self._kept_forward = cache
         loss, dscores = softmax_loss(scores, y)
         _, grads = affine_stack_backward(dscores, cache, need_dx=False)
         loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
+
+    def _activations_from(self, kept):
+        return stack_activations(kept)

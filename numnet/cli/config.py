@@ -48,6 +48,10 @@ MODEL_DEFAULTS = {
 }
 
 
+#: ``--monitor`` without a value: ``numnet.babysit.monitor.DEFAULT_EVERY`` (a test checks they
+#: agree; that module loads NumPy, which must wait for ``--threads``).
+MONITOR_EVERY = 20
+
 THREADS_HELP = (
     "BLAS/OpenMP threads; 0 = the libraries' own choice (all cores). 1 is the default because "
     "NumPy's BLAS threads busy-wait: on a 2-core machine that was also running other work, 2 "
@@ -142,6 +146,8 @@ class Option:
         flag: a boolean switch (``--augment`` / ``--no-augment``).
         metavar: placeholder in --help.
         resumable: may be changed by ``--resume`` (e.g. more --epochs); others are locked.
+        const: the value of the flag given without one (``--monitor`` alone); None: the flag
+            needs its value.
     """
 
     key: str
@@ -153,6 +159,7 @@ class Option:
     metavar: str | None = None
     resumable: bool = False
     group: str = "training"
+    const: Any = None
 
     @property
     def flag_name(self) -> str:
@@ -220,6 +227,10 @@ OPTIONS: tuple[Option, ...] = (
     _O("seed", 0, _nonneg_int, "seed of every random choice (init, split, batches, dropout, "
        "augmentation)", "training", metavar="S"),
     _O("threads", 1, _nonneg_int, THREADS_HELP, "training", metavar="T", resumable=True),
+    _O("monitor", None, _pos_int, "record per-layer activation statistics and histograms, "
+       f"weight and gradient norms and update ratios every EVERY steps ({MONITOR_EVERY} when "
+       "EVERY is left out) into monitor.csv and monitor_histograms.npz (default: off)",
+       "training", metavar="EVERY", resumable=True, const=MONITOR_EVERY),
 )
 # fmt: on
 

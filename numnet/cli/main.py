@@ -76,6 +76,7 @@ def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> Non
                 opt.flag_name, action=argparse.BooleanOptionalAction, default=default, help=opt.help
             )
         else:
+            optional = {} if opt.const is None else {"nargs": "?", "const": opt.const}
             g.add_argument(
                 opt.flag_name,
                 type=_argtype(opt),
@@ -83,6 +84,7 @@ def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> Non
                 default=default,
                 metavar=opt.metavar,
                 help=opt.help,
+                **optional,
             )
     for old, (new, _) in C.RENAMED.items():  # hidden; explicit_train_options warns
         opt = C.BY_KEY[new]

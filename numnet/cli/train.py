@@ -63,6 +63,11 @@ def _callbacks(cfg, data, recorder) -> list:
     # The recorder runs first, so the progress line can show its epoch row (whose mean loss
     # also covers the steps a resumed run took before it was interrupted).
     cbs = [recorder, make_progress(ipe, summary=recorder.last_summary)]
+    if cfg.get("monitor"):
+        from numnet.babysit.monitor import Monitor
+
+        # Before the recorder: a check's histograms are on disk before its last.npz.
+        cbs.insert(0, Monitor(recorder.run_dir, every=cfg["monitor"]))
     if isinstance(data["X_train"], AugmentedImages):
         cbs.insert(0, data["X_train"])
     if cfg["patience"] is not None:
