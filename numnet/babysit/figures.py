@@ -19,15 +19,20 @@ from numnet.babysit import monitor as mon
 from numnet.plots import new_figure, save_figure
 
 __all__ = [
+    "INIT_HISTOGRAMS_PNG",
+    "INIT_STATS_PNG",
     "MONITOR_HISTOGRAMS_PNG",
     "MONITOR_PNG",
     "histogram_grid",
+    "plot_init",
     "plot_monitor",
     "redraw_monitor",
 ]
 
 MONITOR_PNG = "monitor.png"
 MONITOR_HISTOGRAMS_PNG = "monitor_histograms.png"
+INIT_STATS_PNG = "init_stats.png"
+INIT_HISTOGRAMS_PNG = "init_histograms.png"
 
 #: (column, axis title, log scale) of the monitor's curve panels.
 _PANELS = (
@@ -97,7 +102,7 @@ def histogram_grid(
     counts: Mapping[str, np.ndarray],
     edges: Mapping[str, np.ndarray],
     row_labels: Sequence[str],
-    kinds: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
     title: str = "Activation histograms",
 ) -> Path:
     """A grid of histograms: one column per layer, one row per moment (the lecture's figure).
@@ -107,7 +112,7 @@ def histogram_grid(
         counts: layer -> ``(R, B)`` counts, one row per grid row.
         edges: layer -> ``(R, B + 1)`` bin edges.
         row_labels: R labels (e.g. ``"iteration 1"``), or one empty label for a single row.
-        kinds: layer -> nonlinearity, shown in the column titles.
+        notes: layer -> a short text (its nonlinearity, a verdict) under the column title.
         title: figure title.
 
     Returns:
@@ -117,7 +122,7 @@ def histogram_grid(
     R, L = len(row_labels), len(layers)
     if not L:
         raise ValueError("counts is empty: no layer to draw")
-    fig = new_figure(max(6.0, 1.6 * L), 1.0 + 1.5 * R)
+    fig = new_figure(max(6.0, 1.4 * L), 1.2 + 1.5 * R)
     axes = np.atleast_2d(fig.subplots(R, L, squeeze=False))
     for j, n in enumerate(layers):
         c = np.asarray(counts[n]).reshape(R, -1)
@@ -139,8 +144,8 @@ def histogram_grid(
             ax.set_yticks([])
             ax.tick_params(axis="x", labelsize=7)
             if i == 0:
-                kind = (kinds or {}).get(n, "")
-                ax.set_title(f"{n}\n({kind})" if kind else n, fontsize=9)
+                note = (notes or {}).get(n, "")
+                ax.set_title(f"{n}\n{note}" if note else n, fontsize=9)
             if j == 0 and row_labels[i]:
                 ax.set_ylabel(row_labels[i], fontsize=8)
     fig.suptitle(title)
@@ -185,8 +190,53 @@ def redraw_monitor(run_dir: str | os.PathLike, most_rows: int = 4) -> list[Path]
                     {n: h[f"{n}.counts"][pick] for n in h["layers"]},
                     {n: h[f"{n}.edges"][pick] for n in h["layers"]},
                     [f"iteration {int(h['iteration'][k])}" for k in pick],
-                    dict(zip(h["layers"], h["kinds"])),
+                    {n: f"({k})" for n, k in zip(h["layers"], h["kinds"])},
                     title="Activation histograms during training",
                 )
             )
     return written
+
+
+def plot_init(directory: str | os.PathLike, reports: Sequence, title: str) -> list[Path]:
+    """The lecture's two init figures: mean and std per layer, and a row of histograms.
+
+    Args:
+        directory: where ``init_stats.png`` and ``init_histograms.png`` go.
+        reports: ``numnet.babysit.inspect_init.LayerReport`` per layer, layer 1 first.
+        title: what was inspected (activation, init), in both titles.
+
+    Returns:
+        the two paths written.
+    """
+    directory = Path(directory)
+    layers = np.asarray([r.layer for r in reports])
+    bad = np.asarray([r.verdict != "ok" for r in reports])
+    fig = new_figure(10, 3.6)
+    ax_mean, ax_std = fig.subplots(1, 2)
+    for ax, values, label in ((ax_mean, [r.mean for r in reports], "mean"),
+                              (ax_std, [r.std for r in reports], "std")):  # fmt: skip
+        v = np.asarray(values, dtype=np.float64)
+        ax.plot(layers, v, "o-", color="tab:blue", label="ok")
+        if bad.any():
+            ax.plot(layers[bad], v[bad], "o", color="tab:red", label="not ok (see verdict)")
+        ax.set_xlabel("layer")
+        ax.set_title(f"activation {label} per layer", fontsize=10)
+        ax.set_xticks(layers)
+        ax.grid(True, which="both", alpha=0.3)
+    positive = [r.std for r in reports if r.std > 0]
+    if positive and max(positive) / min(positive) > 100:
+        ax_std.set_yscale("log")
+    ax_std.legend(loc="best", fontsize=8)
+    fig.suptitle(title)
+    fig.set_layout_engine("constrained")
+    stats = save_figure(fig, directory / INIT_STATS_PNG)
+    names = [f"layer{r.layer}" for r in reports]
+    hist = histogram_grid(
+        directory / INIT_HISTOGRAMS_PNG,
+        {n: r.counts[None] for n, r in zip(names, reports)},
+        {n: r.edges[None] for n, r in zip(names, reports)},
+        [""],
+        {n: r.verdict.split(" (")[0].split(",")[0] for n, r in zip(names, reports)},
+        title=f"{title}: output histograms",
+    )
+    return [stats, hist]

@@ -32,6 +32,9 @@ HANDLERS = {
     "plot": "numnet.cli.plot:run",
     "gradcheck": "numnet.cli.gradcheck:run",
     "data": "numnet.cli.data:run",
+    "inspect": "numnet.cli.inspect_init:run",
+    "diagnose": "numnet.cli.diagnose:run",
+    "compare": "numnet.cli.compare:run",
 }
 
 
@@ -218,6 +221,11 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         default=None,
         help="put the files in DIR (default: numnet's cache directory)",
     )
+    from numnet.cli import compare, diagnose, inspect_init
+
+    inspect_init.add_parser(cmd)
+    diagnose.add_parser(cmd)
+    compare.add_parser(cmd)
     return p
 
 
