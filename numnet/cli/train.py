@@ -16,6 +16,7 @@ from pathlib import Path
 from numnet import __version__
 from numnet.cli import config as C
 from numnet.cli import dataload, models, rundir
+from numnet.cli.diagnose import print_report
 from numnet.cli.errors import EXIT_INTERRUPTED, CLIError, UsageError, one_line
 from numnet.cli.progress import make_progress
 from numnet.cli.record import RunRecorder
@@ -237,8 +238,10 @@ def _train(solver, run_dir: Path, data, ds) -> int:
         )
         return EXIT_INTERRUPTED
     except NonFiniteLossError as e:
+        print_report(run_dir, nonfinite_at=solver.iteration + 1)
         raise CLIError(f"training stopped: {one_line(e)} (run so far in {run_dir})") from None
     from numnet.cli.finish import finish
 
     finish(solver, run_dir, data, ds)
+    print_report(run_dir)
     return 0
