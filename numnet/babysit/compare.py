@@ -108,10 +108,8 @@ def labels(runs: Sequence[Run]) -> list[str]:
     keys = differing([r.options for r in runs])
     out = [", ".join(f"{k}={_show(r.options.get(k))}" for k in keys) for r in runs]
     out = [text or r.path.name for text, r in zip(out, runs)]
-    for k, text in enumerate(out):
-        if out.count(text) > 1 and text != runs[k].path.name:
-            out[k] = f"{text} ({runs[k].path.name})"
-    return out
+    return [f"{text} ({r.path.name})" if out.count(text) > 1 and text != r.path.name else text
+            for text, r in zip(out, runs)]  # fmt: skip
 
 
 def _epoch_axis(run: Run) -> tuple[np.ndarray, np.ndarray]:
