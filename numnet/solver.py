@@ -86,8 +86,7 @@ class Solver:
     Attributes (besides the arguments): ``epoch``, ``iteration`` (steps done), ``best_val_acc``,
     ``best_params``, ``loss_history``, ``train_acc_history``, ``val_acc_history``,
     ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``,
-    ``last_grads`` (the last step's gradients as the model returned them, before clipping; for
-    callbacks such as ``numnet.babysit.monitor.Monitor``).
+    ``last_grads`` (the last step's gradients as the model returned them, before clipping).
     """
 
     def __init__(self, model, data, **kwargs):
