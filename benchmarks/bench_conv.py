@@ -46,7 +46,7 @@ def _case_name(C, F, k, H, stride, pad, need_dx) -> str:
 
 
 def _memory(x, w, b, cp, dout, cache, need_dx) -> dict:
-    """numnet's column-buffer sizes and peak allocations for one layer, in MB."""
+    """Column-buffer sizes and peak allocations of numnet's conv for one layer, in MB."""
     N, C = x.shape[:2]
     k = w.shape[2]
     _, _, Ho, _ = cache.out_shape
@@ -65,7 +65,16 @@ def _memory(x, w, b, cp, dout, cache, need_dx) -> dict:
 
 
 def run(threads: int) -> list[dict]:
+    """Time conv forward + backward of every layer in ``LAYERS``, numnet beside torch.
+
+    Args:
+        threads: thread count both sides were pinned to (set by run_all before import).
+
+    Returns:
+        One row per layer: medians in ms, the numnet/torch ratio, the target and memory columns.
+    """
     rng = np.random.default_rng(0)
+
     rows = []
     for C, F, k, H, stride, pad, need_dx in LAYERS:
         x = rng.standard_normal((N, C, H, H), dtype=np.float32)

@@ -22,7 +22,16 @@ SHAPES = [(32, 32, 2, 2), (64, 16, 2, 2), (128, 8, 2, 2), (16, 28, 2, 2), (64, 3
 
 
 def run(threads: int) -> list[dict]:
+    """Time max pool forward + backward of every shape in ``SHAPES``, numnet beside torch.
+
+    Args:
+        threads: thread count both sides were pinned to (set by run_all before import).
+
+    Returns:
+        One row per shape: medians in ms, the numnet/torch ratio, the target and peak memory.
+    """
     rng = np.random.default_rng(0)
+
     rows = []
     for C, H, k, s in SHAPES:
         x = rng.standard_normal((N, C, H, H), dtype=np.float32)

@@ -45,6 +45,15 @@ def _torch(X, y):
 
 
 def run(threads: int) -> list[dict]:
+    """Time one training step of the three-layer ConvNet, numnet beside torch.
+
+    Args:
+        threads: thread count both sides were pinned to (set by run_all before import).
+
+    Returns:
+        Rows for the full step, forward + backward only, and the Adam update only.
+    """
     rng = np.random.default_rng(0)
+
     X, y, numnet_side = _numnet(rng)
     return common.training_step_rows(numnet_side, _torch(X, y), TARGET)

@@ -193,8 +193,15 @@ def training_step_rows(numnet_side, torch_side, target: float, calls_per_timing:
 
 
 def numnet_train_step(model, X, y):
-    """``(fwd_bwd, update, grads)`` of a numnet training step: ``model.loss``, then Adam (lr 1e-3)
-    on every parameter, as the Solver's step does."""
+    """Callables of a numnet training step: ``model.loss``, then Adam (lr 1e-3) on every parameter.
+
+    The update is the one the Solver's step applies.
+
+    Returns:
+        ``(fwd_bwd, update, grads)``: ``fwd_bwd()`` returns ``(loss, grads)``; ``update(grads)``
+        applies Adam in place of ``model.params``; ``grads`` is one step's gradients, for timing
+        the update alone.
+    """
     from numnet.optim import adam
 
     configs = {name: {"learning_rate": 1e-3} for name in model.params}

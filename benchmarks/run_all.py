@@ -54,6 +54,20 @@ def worker(module: str, threads: int) -> None:
 
 
 def launch(module: str, threads: int, keep_openblas_env: bool, quick: bool) -> dict:
+    """Run one benchmark module at one thread count in a fresh subprocess.
+
+    Args:
+        module: module name, e.g. ``"bench_conv"``.
+        threads: value for OMP/OPENBLAS/MKL_NUM_THREADS, set before NumPy and torch load.
+        keep_openblas_env: keep ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` instead of dropping.
+        quick: 3 repeats and 1 warm-up instead of the defaults.
+
+    Returns:
+        The worker's payload: title, target, shared columns, notes, rows and environment.
+
+    Raises:
+        RuntimeError: the subprocess failed; the message holds the end of its stderr.
+    """
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
@@ -104,6 +118,7 @@ def table(results: dict[int, dict]) -> list[str]:
 
 
 def render(all_results: dict[str, dict[int, dict]], keep_openblas_env: bool) -> str:
+    """The whole RESULTS.md text: the environment header, then one table per module."""
     any_run = next(iter(next(iter(all_results.values())).values()))
     env = any_run["env"]
     out = [
@@ -142,6 +157,11 @@ def render(all_results: dict[str, dict[int, dict]], keep_openblas_env: bool) -> 
 
 
 def main(argv=None) -> int:
+    """Command-line entry: run the selected benchmarks and write the results file.
+
+    Returns:
+        The exit status: 0, or 2 when ``--only`` matched no benchmark.
+    """
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help="comma-separated benchmark names, e.g. conv,pool")
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")

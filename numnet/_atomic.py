@@ -41,6 +41,13 @@ def atomic_open(
         suffix: the temp file's suffix.
         check: optional ``check(temp_path)`` run on the complete, closed temp file before it
             replaces ``path``; whatever it raises leaves ``path`` untouched and the temp removed.
+        **kwargs: passed to ``open`` for the temp file (text mode defaults to UTF-8).
+
+    Yields:
+        The open temp file object; write the whole content through it.
+
+    Raises:
+        ValueError: ``mode`` is neither ``"wb"`` nor ``"w"``.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f'mode must be "wb" or "w", got {mode!r}')

@@ -43,30 +43,33 @@ __all__ = [
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Training met a nan/inf loss or gradient; the message names epoch, iteration, last finite
-    loss and learning rate. Raised before the update, so the params hold the last finite step."""
+    """Training met a nan/inf loss or gradient.
+
+    The message names the epoch, the iteration, the last finite loss and the learning rate. The
+    Solver raises it before the update, so the params hold the last finite step.
+    """
 
 
 class Callback:
     """Base class with no-op hooks; subclass and override the ones you need."""
 
     def on_train_begin(self, solver):
-        pass
+        """Called once when ``Solver.train()`` starts, before the first step."""
 
     def on_train_end(self, solver):
-        pass
+        """Called once on every exit from ``Solver.train()``; ``solver.stop_reason`` says which."""
 
     def on_epoch_begin(self, solver):
-        pass
+        """Called before the first step of each epoch."""
 
     def on_epoch_end(self, solver, logs):
-        pass
+        """Called at every accuracy check with the epoch logs (see the module docstring)."""
 
     def on_batch_begin(self, solver):
-        pass
+        """Called before each step."""
 
     def on_batch_end(self, solver, logs):
-        pass
+        """Called after each step and its bookkeeping with the batch logs (see the module)."""
 
 
 class CallbackList:
@@ -82,21 +85,27 @@ class CallbackList:
                 fn(*args)
 
     def on_train_begin(self, solver):
+        """Call ``on_train_begin`` on every callback that has it."""
         self._call("on_train_begin", solver)
 
     def on_train_end(self, solver):
+        """Call ``on_train_end`` on every callback that has it."""
         self._call("on_train_end", solver)
 
     def on_epoch_begin(self, solver):
+        """Call ``on_epoch_begin`` on every callback that has it."""
         self._call("on_epoch_begin", solver)
 
     def on_epoch_end(self, solver, logs):
+        """Call ``on_epoch_end`` on every callback that has it."""
         self._call("on_epoch_end", solver, logs)
 
     def on_batch_begin(self, solver):
+        """Call ``on_batch_begin`` on every callback that has it."""
         self._call("on_batch_begin", solver)
 
     def on_batch_end(self, solver, logs):
+        """Call ``on_batch_end`` on every callback that has it."""
         self._call("on_batch_end", solver, logs)
 
 
@@ -116,12 +125,14 @@ class PrintProgress(Callback):
         self.file = file
 
     def on_batch_end(self, solver, logs):
+        """Print the loss line on iterations 1, 1 + print_every, ..."""
         t = logs["iteration"] - 1
         if t % self.print_every == 0:
             it, n, loss = int(logs["iteration"]), int(logs["num_iterations"]), logs["loss"]
             print(f"(Iteration {it:d} / {n:d}) loss: {loss:f}", file=self.file or sys.stdout)
 
     def on_epoch_end(self, solver, logs):
+        """Print the train and validation accuracy line."""
         e, n = int(logs["epoch"]), int(logs["num_epochs"])
         tr, va = logs["train_acc"], logs["val_acc"]
         print(
@@ -131,17 +142,23 @@ class PrintProgress(Callback):
 
 
 class History(Callback):
-    """Keeps every batch's and every check's logs in memory (``batches``, ``epochs``: lists of
-    dicts of plain floats/ints), e.g. for plots or for writing files after training."""
+    """Keeps every batch's and every check's logs in memory, e.g. for plots after training.
+
+    Attributes:
+        batches: one dict of plain floats/ints per step (the batch logs).
+        epochs: one dict per accuracy check (the epoch logs).
+    """
 
     def __init__(self):
         self.batches: list[dict] = []
         self.epochs: list[dict] = []
 
     def on_batch_end(self, solver, logs):
+        """Append a copy of the batch logs to ``batches``."""
         self.batches.append(dict(logs))
 
     def on_epoch_end(self, solver, logs):
+        """Append a copy of the epoch logs to ``epochs``."""
         self.epochs.append(dict(logs))
 
 
@@ -170,17 +187,21 @@ class MetricsLogger(Callback):
         self.append = append
 
     def on_train_begin(self, solver):
+        """Open the file: truncate it, or keep its lines when ``append``."""
         self.writer.open(append=self.append)
 
     def on_batch_end(self, solver, logs):
+        """Write the batch logs as one line when ``level == "batch"``."""
         if self.level == "batch":
             self.writer.write(logs)
 
     def on_epoch_end(self, solver, logs):
+        """Write the epoch logs as one line when ``level == "epoch"``."""
         if self.level == "epoch":
             self.writer.write(logs)
 
     def on_train_end(self, solver):
+        """Close the file."""
         self.close()
 
     def close(self):
@@ -189,8 +210,10 @@ class MetricsLogger(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` checks,
-    and put the best weights back into the model on every exit path.
+    """Stops training when a monitored value stops improving, then restores the best weights.
+
+    Training stops when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    checks; the best weights go back into the model on every exit path.
 
     Checks are the Solver's accuracy checks (after the first step and at each epoch end). The
     best weights are those at the best value seen (strictly better than every earlier one, as the
@@ -207,8 +230,9 @@ class EarlyStopping(Callback):
         restore_best_weights: put the best params back at the end (default True).
 
     Attributes:
-        best: best monitored value; best_epoch: the epoch count at it; stopped_epoch: the epoch at
-        which training was stopped, or None.
+        best: best monitored value seen, or None before the first check.
+        best_epoch: the epoch count at ``best``.
+        stopped_epoch: the epoch at which training was stopped, or None.
     """
 
     def __init__(
@@ -249,9 +273,15 @@ class EarlyStopping(Callback):
         return value > than + delta if self.mode == "max" else value < than - delta
 
     def on_train_begin(self, solver):
+        """Forget the previous run: best value, best weights and patience counter."""
         self._reset()
 
     def on_epoch_end(self, solver, logs):
+        """Track the best value and weights; set ``solver.stop_training`` when patience runs out.
+
+        Raises:
+            ValueError: ``monitor`` is not a key of the epoch logs.
+        """
         if self.monitor not in logs:
             raise ValueError(
                 f"EarlyStopping monitor {self.monitor!r} is not in the epoch logs; "
@@ -273,5 +303,6 @@ class EarlyStopping(Callback):
                 solver.stop_training = True
 
     def on_train_end(self, solver):
+        """Put copies of the best params back into ``solver.model`` (if restoring is on)."""
         if self.restore_best_weights and self.best_params is not None:
             solver.model.params = {k: v.copy() for k, v in self.best_params.items()}

@@ -19,8 +19,10 @@ from .data.preprocess import prepare
 
 
 def load_pickle(f):
-    """Unpickle from the binary file ``f`` as the course does (``encoding="latin1"``), but with
-    numnet's restricted unpickler: only numpy arrays, dicts, lists, strings and numbers."""
+    """Unpickle from the binary file ``f`` as the course does (``encoding="latin1"``), safely.
+
+    numnet's restricted unpickler resolves only numpy arrays, dicts, lists, strings and numbers.
+    """
     return restricted_load(f, encoding="latin1")
 
 
@@ -64,7 +66,10 @@ def get_CIFAR10_data(
     intermediate copy of all 50,000 images.
 
     Args:
-        num_training, num_validation, num_test, subtract_mean: as the course.
+        num_training: training images (the first ones of the training set).
+        num_validation: validation images (the training-set images right after those).
+        num_test: test images (the first ones of the test set).
+        subtract_mean: subtract the mean training image from all three splits.
         cifar10_dir: the ``cifar-10-batches-py`` folder (or one containing it); None: numnet's
             cache (``numnet data fetch cifar10``).
 

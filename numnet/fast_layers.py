@@ -124,8 +124,9 @@ def max_pool_backward_fast(dout, cache):
 
 
 def conv_relu_pool_forward_fast(x, w, b, conv_param, pool_param):
-    """Conv -> ReLU -> max pool, fused (numnet extra; the course's sandwich is
-    ``numnet.layer_utils.conv_relu_pool_forward``).
+    """Conv -> ReLU -> max pool, fused (the course's sandwich is ``conv_relu_pool_forward``).
+
+    The sandwich lives in ``numnet.layer_utils``; this fused form is numnet's.
 
     Equal to the sandwich in value and gradient, but the conv and ReLU outputs (N, F, H', W') are
     never stored: each batch chunk is pooled while it is in cache, and the cache holds one byte per

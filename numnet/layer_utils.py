@@ -272,6 +272,6 @@ def conv_relu_pool_backward(dout, cache):
     return conv_backward_fast(da, conv_cache)
 
 
-# The names for the course's conv_bn_relu sandwich.
+# The conv_bn_relu sandwich under its spelled-out name (the same functions).
 conv_batchnorm_relu_forward = conv_bn_relu_forward
 conv_batchnorm_relu_backward = conv_bn_relu_backward

@@ -7,7 +7,7 @@ parameter's ``learning_rate`` to ``base_lr * factor`` before each step, where ``
 schedule serves per-parameter learning rates and the rate itself stays in ``optim_config``.
 
 The course's ``lr_decay`` (multiply each ``learning_rate`` by ``lr_decay`` at every epoch end)
-is still the Solver's ``lr_decay`` keyword; ``ExponentialDecay`` is the same rule as a schedule.
+is the Solver's ``lr_decay`` keyword; ``ExponentialDecay`` is the same rule as a schedule.
 
 Every schedule has ``get_config()`` (JSON-able, stored in checkpoints) and ``from_config`` /
 ``schedule_from_config`` rebuild it. Names: ``"constant"``, ``"exponential"``, ``"step"``,
@@ -57,13 +57,28 @@ class Schedule:
     name = ""
 
     def __call__(self, epoch: int, iteration: int) -> float:
+        """The learning-rate factor for a step.
+
+        Args:
+            epoch: the 0-based epoch the step belongs to.
+            iteration: the 0-based global step number.
+
+        Returns:
+            The factor the base learning rate is multiplied by.
+        """
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """The schedule as a JSON-able dict: ``name`` plus the constructor's arguments."""
         raise NotImplementedError
 
     @classmethod
     def from_config(cls, config: Mapping) -> Schedule:
+        """Build this class from ``get_config()`` output (the ``name`` key is ignored).
+
+        Raises:
+            ValueError: an unknown or missing keyword, or a bad value.
+        """
         kwargs = {k: v for k, v in config.items() if k != "name"}
         try:
             return cls(**kwargs)
@@ -86,9 +101,11 @@ class Constant(Schedule):
     name = "constant"
 
     def __call__(self, epoch, iteration):
+        """Return 1.0 for every step."""
         return 1.0
 
     def get_config(self):
+        """Return ``{"name": "constant"}``."""
         return {"name": self.name}
 
 
@@ -105,9 +122,11 @@ class ExponentialDecay(Schedule):
         self.gamma = _number("gamma", gamma, 0.0, 10.0, lo_open=True)
 
     def __call__(self, epoch, iteration):
+        """Return ``gamma ** epoch``."""
         return self.gamma**epoch
 
     def get_config(self):
+        """Return ``{"name": "exponential", "gamma": ...}``."""
         return {"name": self.name, "gamma": self.gamma}
 
 
@@ -126,9 +145,11 @@ class StepDecay(Schedule):
         self.gamma = _number("gamma", gamma, 0.0, 1.0, lo_open=True)
 
     def __call__(self, epoch, iteration):
+        """Return ``gamma ** (epoch // step_size)``."""
         return self.gamma ** (epoch // self.step_size)
 
     def get_config(self):
+        """Return ``{"name": "step", "step_size": ..., "gamma": ...}``."""
         return {"name": self.name, "step_size": self.step_size, "gamma": self.gamma}
 
 
@@ -150,11 +171,13 @@ class CosineDecay(Schedule):
         self.min_factor = _number("min_factor", min_factor, 0.0, 1.0)
 
     def __call__(self, epoch, iteration):
+        """Return the cosine factor at ``iteration`` (``min_factor`` from step T on)."""
         progress = min(iteration, self.total_iterations) / self.total_iterations
         cos = 0.5 * (1.0 + math.cos(math.pi * progress))
         return self.min_factor + (1.0 - self.min_factor) * cos
 
     def get_config(self):
+        """Return ``{"name": "cosine", "total_iterations": ..., "min_factor": ...}``."""
         return {
             "name": self.name,
             "total_iterations": self.total_iterations,
@@ -183,10 +206,12 @@ class LinearWarmup(Schedule):
             raise ValueError("a warmup schedule cannot wrap another warmup schedule")
 
     def __call__(self, epoch, iteration):
+        """Return the ramp factor times the wrapped schedule's factor."""
         ramp = min(1.0, (iteration + 1) / self.warmup_iterations)
         return ramp * self.after(epoch, iteration)
 
     def get_config(self):
+        """Return ``{"name": "warmup", "warmup_iterations": ..., "after": <its config>}``."""
         return {
             "name": self.name,
             "warmup_iterations": self.warmup_iterations,

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
 
 import numpy as np
 
-from numnet import _random, _solver_settings, _solver_state
-from numnet import checkpoint as _ckpt
+from numnet import _random, _solver_settings
 from numnet._checks import check_train_val_data
 from numnet._interrupts import deferred_sigint
+from numnet._solver_persistence import SolverPersistence
 from numnet._solver_settings import SETTINGS
 from numnet.backend import to_numpy
 from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
@@ -47,7 +46,7 @@ from numnet.optim import clip_grads_by_global_norm as _clip
 __all__ = ["SETTINGS", "NonFiniteLossError", "Solver"]
 
 
-class Solver:
+class Solver(SolverPersistence):
     """Trains a model with one of the update rules in ``numnet.optim``.
 
     The model must have ``params`` (dict name -> array, read on every ``loss`` call) and
@@ -87,6 +86,10 @@ class Solver:
     ``best_params``, ``loss_history``, ``train_acc_history``, ``val_acc_history``,
     ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``,
     ``last_grads`` (the last step's gradients as the model returned them, before clipping).
+
+    Saving and continuing a run (``get_config``, ``state_dict``, ``load_state_dict``,
+    ``from_state_dict``, ``save_checkpoint``, ``resume``) come from
+    ``numnet._solver_persistence.SolverPersistence``.
     """
 
     def __init__(self, model, data, **kwargs):
@@ -265,98 +268,6 @@ class Solver:
             "lr": self.learning_rate,
             "seconds": time.perf_counter() - started,
         }
-
-    # ------------------------------------------------------------------ state
-    def get_config(self) -> dict:
-        """The settings as plain data: ``Solver(model, data, **solver.get_config())`` rebuilds it.
-
-        All of ``SETTINGS`` but ``callbacks``, with ``update_rule`` by name, ``lr_schedule`` as
-        its config, paths as strings and a Generator ``seed`` as ``"generator"``.
-        """
-        return _solver_settings.config(self)
-
-    def state_dict(self) -> dict:
-        """Everything this run needs to continue exactly, as plain data (NumPy copies).
-
-        During training this is the live state; after ``train()`` returned it is the state
-        after the last step (what a resumed run continues from), although ``model.params`` then
-        holds the best params. Layout: ``numnet._solver_state``.
-        """
-        last = self._last_step_params if self._last_step_params is not None else self.model.params
-        return _solver_state.state_dict(self, last, self._epoch_order)
-
-    def load_state_dict(self, state: Mapping) -> None:
-        """Continue from ``state`` (a ``state_dict()``); all or nothing.
-
-        Loads the progress (epoch, iteration, best, histories), the optimizer configs, the epoch
-        order, and into the model its params, buffers and Generator state. This Solver keeps its
-        own settings (``from_state_dict`` builds one with the stored ones); other settings make a
-        valid but different run. The Solver's Generator is set only when its ``seed`` setting is
-        the stored one; NumPy's global state where the run draws from it.
-
-        Raises:
-            numnet._state.StateDictError: (a ValueError) an entry is missing, of the wrong kind or
-                does not fit the model (names, shapes, dtypes); its ``key`` names the entry.
-                Everything is checked first: nothing has changed then.
-        """
-        self._epoch_order = _solver_state.load_state_dict(self, state)
-        self._last_step_params = None  # the model holds the last step's params now
-
-    @classmethod
-    def from_state_dict(cls, state: Mapping, data, model=None, **overrides) -> Solver:
-        """A Solver built with ``state``'s settings (``overrides`` on top), then loaded with it.
-
-        Args:
-            state: a ``state_dict()``.
-            data: the same data dict the run used (a state dict does not hold the data).
-            model: the model to load into; None builds it from the stored config
-                (``numnet.classifiers.build_model``).
-            **overrides: Solver kwargs replacing stored settings, e.g. ``num_epochs`` to train
-                longer, ``callbacks``, ``verbose``. A custom update rule must be passed again.
-                Another batch_size, seed or shuffle gives a valid but different run.
-
-        Raises:
-            numnet._state.StateDictError: see ``load_state_dict``; also a custom update rule not
-                passed again, or a model that cannot be built from the stored config.
-        """
-        model, kwargs = _solver_state.rebuild(state, model, overrides)
-        solver = cls(model, data, **kwargs)
-        solver.load_state_dict(state)
-        return solver
-
-    # ------------------------------------------------------------ checkpoints
-    def _save_checkpoint(self):
-        if self.checkpoint_name is None:
-            return
-        self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch:d}.npz")
-
-    def save_checkpoint(self, path) -> None:
-        """Write ``state_dict()`` to ``path`` atomically (see ``numnet.checkpoint``)."""
-        _ckpt.save_checkpoint(self, path)
-
-    @classmethod
-    def resume(cls, path, model=None, data=None, **overrides) -> Solver:
-        """A Solver in the exact state saved at ``path``; ``train()`` continues the run.
-
-        Args:
-            path: a checkpoint written by ``save_checkpoint``, ``checkpoint_name`` or Ctrl-C.
-            model: the model to load into; None builds it from the stored config
-                (``numnet.classifiers.build_model``).
-            data: the same data dict the run used (it is not stored in the checkpoint).
-            **overrides: as ``from_state_dict``.
-
-        Raises:
-            numnet.checkpoint.CheckpointError: unreadable file, or keys/shapes/dtypes not matching
-                the model; nothing is loaded into the model then.
-        """
-        return _ckpt.resume_solver(cls, path, model=model, data=data, **overrides)
-
-    def _interrupt_path(self):
-        if self.interrupt_checkpoint is not None:
-            return self.interrupt_checkpoint
-        if self.checkpoint_name is not None:
-            return f"{self.checkpoint_name}_interrupted.npz"
-        return None
 
     # ----------------------------------------------------------------- train
     def _iteration(self, t: int, started: float):

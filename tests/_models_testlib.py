@@ -77,8 +77,11 @@ def assert_no_mutation_of_input(model, X, y):
 
 
 def overfit(model, X, y, epochs, batch_size, lr):
-    """Train with the Solver (Adam) on ``(X, y)`` for ``epochs`` shuffled epochs; return the
-    train accuracy."""
+    """Train with the Solver (Adam) on ``(X, y)`` for ``epochs`` shuffled epochs.
+
+    Returns:
+        The final train accuracy.
+    """
     data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
     solver = Solver(
         model,

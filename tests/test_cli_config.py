@@ -51,8 +51,10 @@ def test_choice_lists_are_the_library_lists():
 
 
 def test_every_schedule_choice_builds_its_library_schedule():
-    """Each --lr-schedule builds the numnet.schedules schedule of its name, so a schedule the
-    library adds cannot be offered and then silently run as a constant rate."""
+    """Each --lr-schedule builds the numnet.schedules schedule of its name.
+
+    So a schedule the library adds cannot be offered and then silently run as a constant rate.
+    """
     built = {}
     for choice in C.SCHEDULES:
         cfg = {**C.defaults(), "lr_schedule": choice, "lr_decay": 0.5}
@@ -157,8 +159,10 @@ def test_saved_options_are_renamed_quietly(capsys):
 
 @pytest.mark.filterwarnings("error::DeprecationWarning")
 def test_resume_a_run_saved_before_the_renames(tiny_data, tmp_path, capsys):
-    """A run directory whose config.json says ``dropout`` and ``seed`` resumes without warnings
-    and keeps its keep probability."""
+    """A run directory whose config.json says ``dropout`` and ``seed`` resumes without warnings.
+
+    It keeps its keep probability.
+    """
     out = tmp_path / "run"
     argv = train_argv(tiny_data, out, "--model", "fc", "--epochs", "1", "--dropout-keep", "0.7")
     code, _, err = run_cli(capsys, *argv)

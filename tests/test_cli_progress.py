@@ -69,7 +69,7 @@ def run_on_a_terminal(argv, cwd, timeout=120):
 
 
 class Terminal:
-    """A line-oriented terminal: text overwrites at the cursor, ``\\r``, ``\\n``, CSI A and K.
+    r"""A line-oriented terminal: text overwrites at the cursor, ``\r``, ``\n``, CSI A and K.
 
     ``frames`` records (row, text) of the cursor's line each time a carriage return ends a
     drawing of it.

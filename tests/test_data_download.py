@@ -1,5 +1,8 @@
-"""Downloads against a local HTTP server (127.0.0.1 only): fetch, mirror fallback, checksum
-failure, truncated transfers, atomic writes, cache reuse, and the search order."""
+"""Downloads against a local HTTP server (127.0.0.1 only).
+
+Covered: fetch, mirror fallback, checksum failure, truncated transfers, atomic writes, cache
+reuse, and the search order.
+"""
 
 import numpy as np
 import pytest

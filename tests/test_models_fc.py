@@ -97,8 +97,11 @@ def data(rng, N=4, D=5, C=4):
 
 
 def off_kinks(model, rng):
-    """Biases of +-[0.1, 0.3]: a row that dropout and relu zero entirely would otherwise put the
-    next layer's pre-activation exactly on relu's kink (b = 0)."""
+    """Set every bias to +-[0.1, 0.3], drawn from ``rng``.
+
+    A row that dropout and relu zero entirely would otherwise put the next layer's pre-activation
+    exactly on relu's kink (b = 0).
+    """
     for k in model.params:
         if k.startswith("b"):
             n = model.params[k].shape

@@ -1,5 +1,6 @@
-"""Property tests of the layers over random sizes (hypothesis): shapes, dtypes, no mutation, and
-the directional numeric gradient check in float64.
+"""Property tests of the layers over random sizes (hypothesis).
+
+Checked: shapes, dtypes, no mutation, and the directional numeric gradient check in float64.
 
 Every example draws its sizes and layer settings from hypothesis and its values from a NumPy
 Generator seeded by hypothesis, so the examples are reproducible. ``derandomize=True`` and no

@@ -1,10 +1,12 @@
-"""Models: the course's ``TwoLayerNet``, ``FullyConnectedNet``, ``ThreeLayerConvNet`` and numnet's
-configurable ``ConvNet``.
+"""Models: the course's two-layer, fully connected and three-layer conv nets, and ``ConvNet``.
+
+The classes are ``TwoLayerNet``, ``FullyConnectedNet``, ``ThreeLayerConvNet`` (the course's) and
+numnet's configurable ``ConvNet``.
 
 ``build_model(model.get_config())`` rebuilds a model of the same architecture and hyper-parameters
-(its weights come from a checkpoint, not from the config); configs written before an argument was
-renamed (``seed`` -> ``rng``) still build. The course's import paths
-(``numnet.classifiers.fc_net``, ``numnet.classifiers.cnn``) work as they are.
+(its weights come from a checkpoint, not from the config); a config that uses an argument's
+deprecated name (``seed`` for ``rng``, see ``Model.renamed_config_keys``) builds too. The course's
+import paths (``numnet.classifiers.fc_net``, ``numnet.classifiers.cnn``) work as they are.
 """
 
 from __future__ import annotations

@@ -50,12 +50,14 @@ def _affine_backward(dout, cache, need_dx: bool):
 
 
 def hidden_block_forward(x, w, b, gamma, beta, norm, bn_param, dropout_param):
-    """affine - [norm] - relu - [dropout].
+    """Forward of one hidden block: affine - [norm] - relu - [dropout].
 
     Args:
         x: ``(N, d_1, ..., d_k)`` with ``prod(d_i) == D``.
-        w: ``(D, M)``. b: ``(M,)``.
-        gamma, beta: ``(M,)`` scale and shift of the norm; unused when ``norm`` is None.
+        w: ``(D, M)`` weights.
+        b: ``(M,)`` biases.
+        gamma: ``(M,)`` scale of the norm; unused when ``norm`` is None.
+        beta: ``(M,)`` shift of the norm; unused when ``norm`` is None.
         norm: None, ``"batchnorm"`` or ``"layernorm"``.
         bn_param: the norm's dict (mode, running statistics); unused when ``norm`` is None.
         dropout_param: the dropout dict, or None for no dropout.

@@ -84,8 +84,12 @@ class Model:
         return slots
 
     def buffers(self) -> dict[str, np.ndarray]:
-        """Host copies of the non-parameter state (batchnorm running mean/var), keys
-        ``bn{n}.<stat>``."""
+        """Host copies of the non-parameter state: the norms' running mean and variance.
+
+        Returns:
+            ``{"bn{n}.running_mean": ..., "bn{n}.running_var": ...}`` for every batchnorm layer
+            ``n``, as NumPy arrays (copied off the GPU when the model lives there).
+        """
         slots = self._buffer_slots().items()
         return {k: np.array(to_numpy(bp[key]), copy=True) for k, (bp, key, _) in slots}
 

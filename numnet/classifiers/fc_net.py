@@ -12,8 +12,8 @@ Randomness (course first, numnet beside it):
 * ``rng=<int or np.random.Generator>`` (both models): numnet's own randomness. The Generator
   (kept as ``model.rng``) draws the weights and, in ``FullyConnectedNet``, through
   ``dropout_param['rng']`` a fresh dropout mask on every call; the global state is never touched.
-* ``FullyConnectedNet(seed=<int>)``: the course's meaning, kept for its notebooks.
-  Weights still come from the global state, and ``dropout_param['seed'] = seed`` makes every
+* ``FullyConnectedNet(seed=<int>)``: the course's meaning, which its notebooks rely on.
+  Weights come from the global state, and ``dropout_param['seed'] = seed`` makes every
   dropout call re-seed the global state, i.e. the *same* mask on every call. That is what the
   notebooks' gradient checks need; it is not what training wants. ``seed`` and ``rng`` cannot be
   combined.
@@ -45,8 +45,13 @@ NORMALIZATIONS = FC_NORMALIZATIONS
 
 
 def check_X(X, dtype, input_dim) -> np.ndarray:
-    """``X`` as an array of ``dtype`` (no copy when it already is one), ``(N, *)`` with
-    ``prod(*) == input_dim``."""
+    """``X`` as an array of ``dtype``, checked to be ``(N, *)`` with ``prod(*) == input_dim``.
+
+    No copy is made when ``X`` already is such an array.
+
+    Raises:
+        ValueError: ``X`` has fewer than 2 dimensions or the wrong number of features per row.
+    """
     X = get_array_module(X).asarray(X, dtype=dtype)
     if X.ndim < 2 or int(np.prod(X.shape[1:])) != input_dim:
         raise ValueError(

@@ -163,6 +163,7 @@ class Option:
 
     @property
     def flag_name(self) -> str:
+        """The command-line flag, e.g. ``--batch-size`` for the key ``batch_size``."""
         return "--" + self.key.replace("_", "-")
 
 
@@ -328,8 +329,11 @@ def renamed_flags(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def renamed_keys(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Saved options (a run's config.json) with old keys under their new names, silently: the
-    run was made before the rename, not by the user today."""
+    """Saved options (a run's config.json) with renamed keys under their current names.
+
+    Silent, unlike the command line's warning: the saved run used the name of its day, the user
+    typed nothing.
+    """
     out = dict(options)
     for old, (new, _) in RENAMED.items():
         if old in out and new not in out:

@@ -8,6 +8,14 @@ from numnet.cli.errors import CLIError, one_line
 
 
 def run(args: argparse.Namespace, explicit: dict) -> int:
+    """Run ``numnet data list`` (print where each data set is) or ``numnet data fetch NAME``.
+
+    Returns:
+        The exit status, 0.
+
+    Raises:
+        CLIError: the download or its verification failed.
+    """
     from numnet import data
 
     if args.data_command == "list":

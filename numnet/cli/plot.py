@@ -7,6 +7,11 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace, explicit: dict) -> int:
+    """Run ``numnet plot RUN_DIR``: redraw the run's plots and print each file's path.
+
+    Returns:
+        The exit status, 0.
+    """
     from numnet.cli.rundir import draw_plots
 
     for path in draw_plots(Path(args.run_dir)):

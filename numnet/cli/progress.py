@@ -62,12 +62,15 @@ class PlainProgress:
         self.meter = _EpochMeter()
 
     def on_train_begin(self, solver):
+        """Start the loss mean and the clock afresh."""
         self.meter.reset()
 
     def on_batch_end(self, solver, logs):
+        """Add the step's loss to the mean since the last check."""
         self.meter.add(logs["loss"])
 
     def on_epoch_end(self, solver, logs):
+        """Print the epoch line, then start the mean and the clock afresh."""
         out = self.file or sys.stdout
         print(epoch_line(logs, *self._summary()), file=out, flush=True)
         self.meter.reset()
@@ -104,6 +107,7 @@ class BarProgress(PlainProgress):
         )
 
     def on_batch_end(self, solver, logs):
+        """Advance the bar by one step (opening it at an epoch's first step), with loss and lr."""
         self.meter.add(logs["loss"])
         if self.bar is None:
             num_epochs = max(1, round(logs["num_iterations"] / self.ipe))
@@ -116,15 +120,18 @@ class BarProgress(PlainProgress):
             self.close()
 
     def on_epoch_end(self, solver, logs):
+        """Write the epoch line above the bar, then start the mean and the clock afresh."""
         from tqdm.auto import tqdm
 
         tqdm.write(epoch_line(logs, *self._summary()), file=sys.stdout)
         self.meter.reset()
 
     def on_train_end(self, solver):
+        """Close the bar, whatever ended training."""
         self.close()
 
     def close(self):
+        """Close the open bar, if any (also at each epoch's last step)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None

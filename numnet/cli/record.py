@@ -60,6 +60,7 @@ class RunRecorder:
         self._resumed = True
 
     def on_train_begin(self, solver):
+        """Open both CSVs afresh (unless continuing a resumed run) and start the clock."""
         self.best = float(solver.best_val_acc) if solver.iteration else -math.inf
         if not self._resumed:
             self._losses = []
@@ -68,6 +69,7 @@ class RunRecorder:
         self._since = time.perf_counter()
 
     def on_batch_end(self, solver, logs):
+        """Append the step's row to the iterations CSV."""
         self.iterations.write(
             {
                 "iteration": logs["iteration"],
@@ -79,6 +81,7 @@ class RunRecorder:
         self._losses.append(logs["loss"])
 
     def on_epoch_end(self, solver, logs):
+        """Append the epoch row, then write last.npz, and best.npz when validation improved."""
         now = time.perf_counter()
         mean = sum(self._losses) / len(self._losses) if self._losses else math.nan
         self.last_row = {
@@ -100,6 +103,7 @@ class RunRecorder:
             solver.save_checkpoint(self.run_dir / rundir.BEST)
 
     def on_train_end(self, solver):
+        """Close both CSVs."""
         self.close()
 
     def close(self) -> None:

@@ -74,6 +74,7 @@ class Augment:
         self.pad, self.flip = pad, bool(flip)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Augment ``x`` (N, C, H, W) with ``rng``; returns a new array of its shape and dtype."""
         out = random_crop(x, self.pad, rng) if self.pad else x
         return random_flip(out, rng) if self.flip else (out if out is not x else x.copy())
 

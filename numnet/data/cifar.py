@@ -51,6 +51,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     """
 
     def find_class(self, module: str, name: str):
+        """Return the allowed global ``module.name``; raise UnsafePickleError for any other."""
         try:
             return _ALLOWED[(module, name)]
         except KeyError:

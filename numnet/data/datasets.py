@@ -47,6 +47,7 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
+        """C, the number of classes."""
         return len(self.class_names)
 
     @property

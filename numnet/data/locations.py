@@ -27,7 +27,7 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def cache_dir() -> Path:
-    """numnet's data cache: ``$NUMNET_DATA``, else ``$XDG_CACHE_HOME/numnet``, else ~/.cache/numnet.
+    """Numnet's data cache: ``$NUMNET_DATA``, else ``$XDG_CACHE_HOME/numnet``, else ~/.cache/numnet.
 
     Data sets live in sub-folders named after them (``cache_dir()/"fashion-mnist"``).
     """

@@ -171,6 +171,7 @@ class NormalizedImages:
 
     @property
     def size(self) -> int:
+        """Number of elements, as ``ndarray.size``."""
         return int(np.prod(self.shape))
 
     def __getitem__(self, key):
@@ -213,13 +214,17 @@ def split_indices(n: int, num_train: int, num_val: int, seed=None):
 
     Args:
         n: number of training-set images.
-        num_train, num_val: split sizes, ``num_train + num_val <= n``.
+        num_train: rows in the training split.
+        num_val: rows in the validation split; ``num_train + num_val <= n``.
         seed: None for the course's contiguous split (train first, validation right after);
             an int or Generator for a random split (each split's rows sorted, so reads stay
             sequential; batches are shuffled later anyway).
 
     Returns:
         (train_rows, val_rows) as int64 arrays.
+
+    Raises:
+        ValueError: a negative size, or ``num_train + num_val > n``.
     """
     if num_train < 0 or num_val < 0 or num_train + num_val > n:
         raise ValueError(

@@ -94,6 +94,7 @@ class DatasetSpec:
 
     @property
     def num_classes(self) -> int:
+        """C, the number of classes."""
         return len(self.class_names)
 
 

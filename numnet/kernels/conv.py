@@ -95,14 +95,17 @@ def _conv_to(xp, out, bias3):
 
 
 def _use_full_conv(C: int, F: int, HH: int, WW: int, pad: int) -> bool:
-    """Stride-1 dx as a full convolution? Its extra im2col copies F*HH*WW rows per image, against
-    C*HH*WW adds for col2im, and its GEMM has only C output rows. Measured on CIFAR-sized layers
-    (OpenBLAS, one thread), it wins at F == C and loses from F == 2C up. It needs pad < HH, WW."""
+    """Whether to compute a stride-1 dx as a full convolution rather than by col2im.
+
+    Its extra im2col copies F*HH*WW rows per image, against C*HH*WW adds for col2im, and its GEMM
+    has only C output rows. Measured on CIFAR-sized layers (OpenBLAS, one thread), it wins at
+    F == C and loses from F == 2C up. It needs pad < HH, WW.
+    """
     return pad <= HH - 1 and pad <= WW - 1 and F < 2 * C and HH * WW > 1
 
 
 def _full_conv_dx(xp, dout, w_rows, HH: int, WW: int, pad: int, dtype):
-    """dx of a stride-1 conv as a full convolution of dout with the flipped, transposed filters.
+    """The dx of a stride-1 conv: a full convolution of dout with the flipped, transposed filters.
 
     dx[c, i, j] = sum_{f, kh, kw} w[f, c, HH-1-kh, WW-1-kw] * dout_p[f, i + kh, j + kw], with dout
     zero-padded by (HH-1-pad, WW-1-pad): a stride-1 conv with C filters of F channels.
@@ -147,6 +150,7 @@ def conv_backward_core(xp, cache: ConvCache, need_dx: bool, fill, dout=None):
     """The conv backward, chunk by chunk, for whatever upstream gradient ``fill`` provides.
 
     Args:
+        xp: the array module of the cache's arrays (numpy or cupy).
         cache: the forward's ``ConvCache``.
         need_dx: False skips dx (returned as None).
         fill: ``fill(n0, n1, target)`` writes dL/d(conv output) of images n0..n1 into target, a
