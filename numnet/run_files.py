@@ -16,6 +16,8 @@ A run directory holds:
   accuracy so far): full Solver checkpoints, see :mod:`numnet.checkpoint`.
 * ``summary.json``: test accuracy, per-class accuracy, the confusion matrix, class names, timings.
 * ``loss.png``, ``accuracy.png``, ``filters.png`` (conv nets), ``confusion.png``.
+* With ``--monitor``: ``monitor.csv`` and ``monitor_histograms.npz`` (per-layer statistics, see
+  :mod:`numnet.babysit.monitor`), drawn as ``monitor.png`` and ``monitor_histograms.png``.
 
 The CSVs are append-only metrics files (:mod:`numnet.metrics_log`): each epoch's row is written
 before that check's ``last.npz``, so every row up to a checkpoint's step is on disk when the

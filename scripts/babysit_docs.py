@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,8 +67,12 @@ def numnet(*argv: str) -> subprocess.CompletedProcess:
 
 
 def copy(src: Path, name: str) -> None:
-    """Copy a figure into docs/ under ``name``."""
-    shutil.copyfile(src, DOCS / name)
+    """Copy a figure into docs/ as ``name``, a 128-colour palette PNG (a few times smaller)."""
+    from PIL import Image
+
+    with Image.open(src) as img:
+        small = img.convert("RGB").quantize(colors=128)
+    small.save(DOCS / name, optimize=True)
     print(f"-> docs/{name}")
 
 
@@ -115,6 +118,9 @@ def main(argv=None) -> int:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     p.add_argument("--runs", default=str(ROOT / "runs" / f"babysit-docs-{stamp}"))
     p.add_argument("--skip-monitor", action="store_true", help="no monitored default run")
+    p.add_argument("--monitored-run", metavar="RUN_DIR", default=None,
+                   help="take the monitor figures from this finished `numnet train --monitor` "
+                   "run instead of training one")  # fmt: skip
     args = p.parse_args(argv)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
@@ -126,10 +132,15 @@ def main(argv=None) -> int:
     if numnet("compare", *(str(runs / n) for n in COMPARED), "--out", str(runs)).returncode:
         raise SystemExit("compare failed")
     copy(runs / "compare.png", "compare.png")
-    if not args.skip_monitor:
+    if args.monitored_run:
+        out = Path(args.monitored_run)
+        if numnet("plot", str(out)).returncode:
+            raise SystemExit(f"cannot draw {out}")
+    elif not args.skip_monitor:
         out = runs / "default-monitor"
         if numnet("train", "--monitor", "--out", str(out)).returncode:
             raise SystemExit("the monitored run failed")
+    if args.monitored_run or not args.skip_monitor:
         copy(out / "monitor.png", "monitor.png")
         copy(out / "monitor_histograms.png", "monitor_histograms.png")
     return 0

@@ -77,7 +77,8 @@ def plot_monitor(path: str | os.PathLike, rows: Sequence[Mapping], title: str = 
                 y = np.where(np.isnan(y), sat, y)
             ok = np.isfinite(y) & ((y > 0) if log else True)
             if ok.any():
-                ax.plot(it[ok], y[ok], ".-", ms=3, lw=1, color=colors[n], label=n)
+                style = ".-" if len(rows) <= 60 else "-"  # markers only while they can be seen
+                ax.plot(it[ok], y[ok], style, ms=3, lw=1, color=colors[n], label=n)
         if col == "update_ratio":
             ax.axhline(1e-3, color="gray", ls="--", lw=1, label="1e-3")
         if log and ax.lines:
