@@ -103,10 +103,11 @@ def examples(runs: Path) -> list[str]:
     for name, what, flags in EXAMPLES:
         out = runs / name
         proc = numnet("train", *FC, *flags, "--out", str(out))
-        text = proc.stdout.splitlines()
+        text = proc.stdout.replace(f"{ROOT}/", "").splitlines()
         at = next(k for k, ln in enumerate(text) if ln.startswith("diagnosis of"))
         result = [ln for ln in text if ln.startswith("test accuracy")]
-        err = [ln for ln in proc.stderr.splitlines() if ln.startswith("numnet: error")]
+        err = proc.stderr.replace(f"{ROOT}/", "").splitlines()
+        err = [ln for ln in err if ln.startswith("numnet: error")]
         lines += [f"## {name}: {what}", "", "```", "numnet train " + " ".join(FC + flags),
                   *(result or err), *text[at:], "```", ""]  # fmt: skip
     return lines
