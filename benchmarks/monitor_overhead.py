@@ -104,6 +104,9 @@ def measure(name: str, repeats: int) -> dict:
                 if monitor:
                     own[key].append(monitor.seconds / len(monitor.rows))
     out = {k: statistics.median(v) for k, v in times.items()}
+    # Paired: each round's monitored run against the unmonitored run next to it, so that a
+    # change of machine load between rounds cancels out.
+    out["overhead"] = statistics.median(d / o for d, o in zip(times["default"], times["off"])) - 1
     out["per sample"] = statistics.median(own["default"] + own["every step"])
     return out
 
@@ -149,7 +152,7 @@ def main(argv=None) -> int:
                         ("fc", "FullyConnectedNet, fc recipe (batch 128)")):  # fmt: skip
         print(f"{name} ...", file=sys.stderr, flush=True)
         m = measure(name, args.repeats)
-        overhead = m["default"] / m["off"] - 1
+        overhead = m["overhead"]
         rows.append(
             f"| {title} | {1e3 * m['off']:.2f} | {1e3 * m['default']:.2f} | "
             f"{100 * overhead:+.1f}% | {1e3 * m['every step']:.2f} | "
@@ -177,7 +180,8 @@ def main(argv=None) -> int:
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
-        "\"overhead (measured)\" compares whole runs, so machine noise enters it; the last "
+        "\"overhead (measured)\" is the median over the rounds of each monitored run's time over "
+        "the unmonitored run's beside it: whole runs, so machine noise enters it; the last "
         "column is the monitor's own time per sample (its hooks, timed inside the runs) over "
         f"{DEFAULT_EVERY} monitor-off steps: the overhead without that noise.",
         "",

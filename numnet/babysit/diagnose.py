@@ -4,8 +4,9 @@
 (``epoch``, ``train_acc``, ``val_acc``) and returns a list of :class:`Diagnosis`: empty means
 nothing wrong was found. ``ref`` is ``ln C`` (the loss of equal scores for C classes; the first
 loss when C is unknown). The loss curve is read through its means over 50 equal segments of the
-run (``s_1`` .. ``s_50``, each 2% of the steps); the loss rules need at least 50 steps, the
-accuracy rules at least 3 epoch-end checks.
+run (``s_1`` .. ``s_50``, each 2% of the steps) and over its tenths (``d_1`` .. ``d_10``); the
+loss rules need at least 50 steps, the accuracy rules at least 3 epoch-end checks (the row of
+epoch 0, taken after the first step, only counts as the first gap).
 
 These rules and thresholds are the only ones (the constants below hold the numbers):
 
@@ -14,29 +15,33 @@ diagnosis          when
 =================  =========================================================================
 ``lr_too_high``    a loss is nan/inf (or training stopped on one); or a segment mean exceeds
                    ``EXPLODE`` (2) x ref; or the last 10% of the run averages more than
-                   ``RISE`` (1.2) x the lowest segment mean, reached before 75% of the run
+                   ``RISE`` (1.2) x the lowest segment mean, reached before 75% of the run,
+                   and more than ``RISE_ABS`` (0.1) x ref above it
 ``bad_init``       a plateau then a sudden drop: the loss stays within ``PLATEAU_TOL`` (3%) of
                    ``s_1`` for at least ``PLATEAU_MIN`` (10%) of the run, then falls below
                    (1 - ``DROP``) x ``s_1`` (25% lower) within ``DROP_WITHIN`` (10%) of the run
-``lr_too_low``     not the two above, and either the loss never falls ``FLAT`` (5%) below
-                   ``s_1``, or a slow near-linear decline: less than ``EARLY_PROGRESS`` (30%)
-                   of the run's decline ``s_1 - s_50`` happens in its first 10%, and the last
-                   quarter still brings at least ``STILL_FALLING`` (5%) of it
+``lr_too_low``     neither of the two above, and either the loss is flat (no tenth averages
+                   ``FLAT`` (5%) below ``s_1``), or it declines slowly: the first tenth ``d_1``
+                   averages less than ``EARLY_DROP`` (15%) below ``s_1`` and the loss still falls
+                   at the end, ``d_6 - d_10`` being at least ``STILL_FALLING`` (10%) of
+                   ``s_1 - d_10``
 ``overfitting``    the last check's train/val gap is at least ``GAP`` (5 points), it widened by
                    at least ``GAP_WIDEN`` (3 points) since the smallest gap of the first half
                    of the checks, and val accuracy gained less than ``STALL`` (1 point) since
                    the middle check
-``underfitting``   none of the loss rules fired, train and val accuracy end within ``CLOSE``
+``underfitting``   none of the rules above fired, train and val accuracy end within ``CLOSE``
                    (5 points) of each other, train accuracy gained less than ``TRAIN_STALL``
                    (2 points) since the middle check, and the last 10% of the run averages a
                    loss above ``UNDERFIT_LOSS`` (0.5) x ref
 ``too_noisy``      ``lr_too_high`` did not fire, and in the second half of the run the loss's
                    deviation from its moving average (window: 2% of the run, at least 5 steps)
-                   has a standard deviation above ``NOISE`` (0.15) x ref
+                   has a standard deviation above ``NOISE`` (0.3) x the second half's mean loss,
+                   or x ``UNDERFIT_LOSS`` x ref where that is larger (a near-zero loss is not
+                   called noisy for its relative wobble)
 =================  =========================================================================
 
 The thresholds were set on real Fashion-MNIST runs, one per problem, that
-``scripts/diagnose_examples.py`` trains and records (with each run's numbers) in
+``scripts/babysit_docs.py`` trains and records (with the evidence printed for each) in
 ``docs/diagnose-examples.md``; the tests train small constructed runs that each show one problem.
 """
 
