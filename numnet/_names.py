@@ -20,3 +20,6 @@ FC_NORMALIZATIONS = (None, "batchnorm", "layernorm")
 
 #: ``ConvNet``'s ``normalization`` values.
 CONV_NORMALIZATIONS = (None, "batchnorm", "groupnorm", "layernorm")
+
+#: The suggestion rules of ``numnet.babysit.lr_find`` (its ``RULES``), its default first.
+LR_FIND_RULES = ("numnet", "steep", "valley", "minimum/10")

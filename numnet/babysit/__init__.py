@@ -1,8 +1,45 @@
-"""Babysitting the learning process: the lecture's checks, monitors and diagnoses as tools."""
+"""Babysitting the learning process: the lecture's checks and tools around a training run.
 
-from numnet.babysit.compare import load_runs as load_runs
-from numnet.babysit.diagnose import Diagnosis as Diagnosis
-from numnet.babysit.diagnose import diagnose as diagnose
-from numnet.babysit.diagnose import diagnose_run as diagnose_run
-from numnet.babysit.inspect_init import inspect_init as inspect_init
-from numnet.babysit.monitor import Monitor as Monitor
+- :mod:`numnet.babysit.sanity`: sanity checks before a run (initial loss, overfitting a tiny
+  subset, an input-independent baseline, a float64 gradient check), ``numnet sanity``.
+- :mod:`numnet.babysit.lr_find`: the learning-rate range test, ``numnet lr-find``;
+  :mod:`numnet.babysit.lr_rules`: reading a suggested learning rate off its losses.
+- :mod:`numnet.babysit.summary`: per-layer shapes, parameters, memory and FLOPs from a model
+  config, ``numnet summary``.
+- :mod:`numnet.babysit.inspect_init`: how an initialisation treats a deep net's activations,
+  with a verdict per layer, ``numnet inspect init``.
+- :mod:`numnet.babysit.monitor`: per-layer statistics while training (a Solver callback),
+  ``numnet train --monitor``; :mod:`numnet.babysit.figures` draws them.
+- :mod:`numnet.babysit.diagnose`: the usual problems a run's curves show, ``numnet diagnose``.
+- :mod:`numnet.babysit.compare`: several runs on shared axes, ``numnet compare``.
+"""
+
+from numnet.babysit.compare import load_runs
+from numnet.babysit.diagnose import Diagnosis, diagnose, diagnose_run
+from numnet.babysit.inspect_init import inspect_init
+from numnet.babysit.lr_find import LRFindResult, lr_range_test, plot_lr_find
+from numnet.babysit.lr_rules import Rule, suggest_lr
+from numnet.babysit.monitor import Monitor
+from numnet.babysit.sanity import CheckResult, run_sanity_checks
+from numnet.babysit.summary import LayerRow, ShapeError, Summary, format_summary, summarize
+
+__all__ = [
+    "CheckResult",
+    "Diagnosis",
+    "LRFindResult",
+    "LayerRow",
+    "Monitor",
+    "Rule",
+    "ShapeError",
+    "Summary",
+    "diagnose",
+    "diagnose_run",
+    "format_summary",
+    "inspect_init",
+    "load_runs",
+    "lr_range_test",
+    "plot_lr_find",
+    "run_sanity_checks",
+    "suggest_lr",
+    "summarize",
+]

@@ -32,6 +32,9 @@ HANDLERS = {
     "plot": "numnet.cli.plot:run",
     "gradcheck": "numnet.cli.gradcheck:run",
     "data": "numnet.cli.data:run",
+    "lr-find": "numnet.cli.lr_find:run",
+    "sanity": "numnet.cli.sanity:run",
+    "summary": "numnet.cli.summary:run",
     "inspect": "numnet.cli.inspect_init:run",
     "diagnose": "numnet.cli.diagnose:run",
     "compare": "numnet.cli.compare:run",
@@ -66,8 +69,14 @@ def _argtype(opt: C.Option):
     return conv
 
 
-def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> None:
-    """The ``numnet train`` flags; ``suppress``: no defaults (to learn which flags were given)."""
+def add_train_options(
+    p: argparse.ArgumentParser, suppress: bool = False, run_options: bool = True
+) -> None:
+    """The ``numnet train`` flags; ``suppress``: no defaults (to learn which flags were given).
+
+    ``run_options=False`` leaves out ``--out`` and ``--resume`` (commands that build what
+    ``train`` would, without making a run directory).
+    """
     groups = {}
     for opt in C.OPTIONS:
         g = groups.get(opt.group)
@@ -103,6 +112,8 @@ def add_train_options(p: argparse.ArgumentParser, suppress: bool = False) -> Non
         help="TOML file of options (keys as the long flags; flags given here override it; "
         "default: none)",
     )
+    if not run_options:
+        return
     run.add_argument(
         "--out",
         metavar="DIR",
@@ -221,11 +232,15 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         default=None,
         help="put the files in DIR (default: numnet's cache directory)",
     )
-    from numnet.cli import compare, diagnose, inspect_init
 
-    inspect_init.add_parser(cmd)
-    diagnose.add_parser(cmd)
-    compare.add_parser(cmd)
+    from numnet.cli import lr_find, sanity, summary  # their parsers; they load no NumPy
+
+    for command in (lr_find, sanity, summary):
+        command.add_parser(cmd, add_train_options, suppress)
+    from numnet.cli import compare, diagnose, inspect_init  # neither do these
+
+    for command in (inspect_init, diagnose, compare):
+        command.add_parser(cmd)
     return p
 
 

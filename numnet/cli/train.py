@@ -20,43 +20,10 @@ from numnet.cli.diagnose import print_report
 from numnet.cli.errors import EXIT_INTERRUPTED, CLIError, UsageError, one_line
 from numnet.cli.progress import make_progress
 from numnet.cli.record import RunRecorder
+from numnet.cli.setup import lr_schedule, optim_config, prepared_data, solver_kwargs
 from numnet.data import AugmentedImages
 
-#: Training-accuracy sample per check (the course's Solver default).
-TRAIN_ACC_SAMPLES = 1000
-
-
-def optim_config(cfg) -> dict:
-    """The update rule's config: learning rate plus the options that rule reads."""
-    out = {"learning_rate": cfg["lr"]}
-    if cfg["optimizer"] in ("sgd_momentum", "nesterov_momentum"):
-        out["momentum"] = cfg["momentum"]
-    if cfg["optimizer"] == "adamw":
-        out["weight_decay"] = cfg["weight_decay"]
-    return out
-
-
-def lr_schedule(cfg, iterations_per_epoch: int):
-    """The ``numnet.schedules`` schedule for the options (None: constant)."""
-    from numnet import schedules as S
-
-    kind = cfg["lr_schedule"]
-    if kind == "lr_decay":
-        base = S.ExponentialDecay(cfg["lr_decay"])
-    elif kind == "step":
-        if not cfg["lr_decay"] <= 1:
-            raise UsageError(
-                f"--lr-decay must be <= 1 for the step schedule, got {cfg['lr_decay']}"
-            )
-        base = S.StepDecay(cfg["lr_step"], cfg["lr_decay"])
-    elif kind == "cosine":
-        base = S.CosineDecay(cfg["epochs"] * iterations_per_epoch)
-    else:
-        base = None
-    warmup = round(cfg["warmup_epochs"] * iterations_per_epoch)
-    if warmup >= 1:
-        return S.LinearWarmup(warmup, after=base)
-    return base
+__all__ = ["lr_schedule", "optim_config", "run"]  # the first two moved to numnet.cli.setup
 
 
 def _callbacks(cfg, data, recorder) -> list:
@@ -122,7 +89,7 @@ def _new(args, explicit) -> int:
     spec = get_spec(cfg["data"])
     model = models.build(models.model_kwargs(cfg, spec.image_shape, spec.num_classes))
     ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
-    data = _data(ds, cfg)
+    data = prepared_data(ds, cfg)
 
     from numnet.solver import Solver
 
@@ -133,16 +100,7 @@ def _new(args, explicit) -> int:
         solver = Solver(
             model,
             data,
-            update_rule=cfg["optimizer"],
-            optim_config=optim_config(cfg),
-            batch_size=cfg["batch_size"],
-            num_epochs=cfg["epochs"],
-            num_train_samples=TRAIN_ACC_SAMPLES,
-            verbose=False,
-            seed=cfg["seed"],
-            shuffle=True,
-            lr_schedule=lr_schedule(cfg, ipe),
-            grad_clip=cfg["grad_clip"],
+            **solver_kwargs(cfg, data),
             callbacks=_callbacks(cfg, data, recorder),
             interrupt_checkpoint=str(out / rundir.LAST),
         )
@@ -155,13 +113,6 @@ def _new(args, explicit) -> int:
           f"{data['X_train'].shape[0]} train / {data['X_val'].shape[0]} val images, "
           f"{cfg['epochs']} epochs of {ipe} steps; run directory {run_dir}")  # fmt: skip
     return _train(solver, run_dir, data, ds)
-
-
-def _data(ds, cfg):
-    data = dataload.split(ds, cfg)
-    if cfg["augment"]:
-        data["X_train"] = dataload.augmented(data["X_train"], cfg["seed"])
-    return data
 
 
 def _resume(args, explicit) -> int:
@@ -187,7 +138,7 @@ def _resume(args, explicit) -> int:
         raise CLIError(f"nothing to resume in {run_dir}: {rundir.LAST} not found")
     model = models.build(model_config)
     ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
-    data = _data(ds, cfg)
+    data = prepared_data(ds, cfg)
 
     from numnet.checkpoint import CheckpointError
     from numnet.solver import Solver
