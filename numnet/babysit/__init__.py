@@ -12,11 +12,14 @@
   ``numnet train --monitor``; :mod:`numnet.babysit.figures` draws them.
 - :mod:`numnet.babysit.diagnose`: the usual problems a run's curves show, ``numnet diagnose``.
 - :mod:`numnet.babysit.compare`: several runs on shared axes, ``numnet compare``.
+
+The functions named like their modules (``diagnose.diagnose``, ``inspect_init.inspect_init``) are
+not re-exported here: the package attribute would hide the module.
 """
 
 from numnet.babysit.compare import load_runs
-from numnet.babysit.diagnose import Diagnosis, diagnose, diagnose_run
-from numnet.babysit.inspect_init import inspect_init
+from numnet.babysit.diagnose import Diagnosis, diagnose_run
+from numnet.babysit.inspect_init import LayerReport
 from numnet.babysit.lr_find import LRFindResult, lr_range_test, plot_lr_find
 from numnet.babysit.lr_rules import Rule, suggest_lr
 from numnet.babysit.monitor import Monitor
@@ -27,15 +30,14 @@ __all__ = [
     "CheckResult",
     "Diagnosis",
     "LRFindResult",
+    "LayerReport",
     "LayerRow",
     "Monitor",
     "Rule",
     "ShapeError",
     "Summary",
-    "diagnose",
     "diagnose_run",
     "format_summary",
-    "inspect_init",
     "load_runs",
     "lr_range_test",
     "plot_lr_find",
