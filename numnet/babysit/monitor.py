@@ -34,7 +34,7 @@ from a checkpoint at step k) keeps the samples up to step k and drops the rest f
 
 Cost: off (``every`` steps between samples), nothing but one attribute test in the model's loss;
 on a sampled step, a copy of the weights, the statistics and the histograms.
-``benchmarks/bench_monitor.py`` measures it against the step time at the default interval.
+``benchmarks/monitor_overhead.py`` measures it against the step time (``benchmarks/MONITOR.md``).
 """
 
 from __future__ import annotations
