@@ -8,7 +8,14 @@ are ``conv_forward_fast`` (``conv_backward_fast``); the pooling variants likewis
 
 from __future__ import annotations
 
+from numnet._checks import check_shape
+from numnet.backend import get_array_module
 from numnet.kernels.conv import ConvCache, conv2d_backward, conv2d_forward
+from numnet.kernels.conv_bn_relu import (
+    ConvBNReluCache,
+    conv_bn_relu_pool2d_backward,
+    conv_bn_relu_pool2d_forward,
+)
 from numnet.kernels.conv_relu_pool import (
     ConvReluPoolCache,
     conv_relu_pool2d_backward,
@@ -16,9 +23,12 @@ from numnet.kernels.conv_relu_pool import (
 )
 from numnet.kernels.pool import PoolCache, max_pool2d_backward, max_pool2d_forward
 from numnet.ops._conv_shapes import check_dout, conv_geometry, pool_dims, pool_geometry
+from numnet.ops.batchnorm import bn_settings
 
 __all__ = [
     "conv_backward_fast",
+    "conv_bn_relu_pool_backward_fast",
+    "conv_bn_relu_pool_forward_fast",
     "conv_backward_im2col",
     "conv_backward_strides",
     "conv_forward_fast",
@@ -170,6 +180,74 @@ def conv_relu_pool_backward_fast(dout, cache, need_dx=True):
     _check_cache(cache, ConvReluPoolCache, "conv_relu_pool_forward_fast")
     check_dout(dout, cache.out.shape)
     return conv_relu_pool2d_backward(dout, cache, need_dx=need_dx)
+
+
+def conv_bn_relu_pool_forward_fast(x, w, b, gamma, beta, conv_param, bn_param, pool_param=None):
+    """Conv -> spatial batch norm -> [max pool] -> ReLU, fused (numnet extra).
+
+    The block of ``numnet.classifiers.convnet.ConvNet``, which pools before the ReLU (the two
+    commute).
+
+    Equal to ``conv_forward_fast`` -> ``spatial_batchnorm_forward`` -> [``max_pool_forward_fast``]
+    -> ``relu_forward`` in value (the same operations in the same order) and gradient, but the
+    batch norm output is never stored and the backward forms neither the pooling's nor the batch
+    norm's input gradient (see ``numnet.kernels.conv_bn_relu``). Like
+    ``spatial_batchnorm_forward`` it writes the running statistics back into ``bn_param``.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        w: filters of shape (F, C, HH, WW).
+        b: conv biases of shape (F,).
+        gamma: batch norm scale of shape (F,).
+        beta: batch norm shift of shape (F,).
+        conv_param: dict with ``'stride'`` and ``'pad'``, as for ``conv_forward_fast``.
+        bn_param: as for ``spatial_batchnorm_forward`` (``mode`` 'train' or 'test', optional
+            ``eps``, ``momentum``, ``running_mean``, ``running_var``).
+        pool_param: None (no pooling) or a dict with ``'pool_height'``, ``'pool_width'`` and
+            ``'stride'``, applied to the batch norm output of shape (N, F, H', W').
+
+    Returns:
+        ``(out, cache)``: ``out`` of shape (N, F, H', W'), or (N, F, H'', W'') with pooling, in
+        ``result_type(x, w, b)``; ``cache`` a ``numnet.kernels.conv_bn_relu.ConvBNReluCache``.
+
+    Raises:
+        ValueError: as ``conv_forward_fast``, ``spatial_batchnorm_forward`` and
+            ``max_pool_forward_fast``.
+    """
+    stride, pad, H_out, W_out = conv_geometry(x, w, b, conv_param)
+    F = w.shape[0]
+    check_shape("gamma", gamma, (F,))
+    check_shape("beta", beta, (F,))
+    xp = get_array_module(x, w, b)
+    settings = bn_settings(xp, bn_param, F, xp.result_type(x, w, b))
+    pool = None if pool_param is None else pool_dims(H_out, W_out, pool_param)[:3]
+    out, cache, running_mean, running_var = conv_bn_relu_pool2d_forward(
+        x, w, b, gamma, beta, stride, pad, settings, pool
+    )
+    bn_param["running_mean"] = running_mean
+    bn_param["running_var"] = running_var
+    return out, cache
+
+
+def conv_bn_relu_pool_backward_fast(dout, cache, need_dx=True):
+    """Backward pass of ``conv_bn_relu_pool_forward_fast``.
+
+    Args:
+        dout: upstream gradient shaped like the forward's output.
+        cache: the cache from ``conv_bn_relu_pool_forward_fast``.
+        need_dx: False skips the input gradient (returned as None), e.g. for a first layer.
+
+    Returns:
+        ``(dx, dw, db, dgamma, dbeta)`` shaped like ``x``, ``w``, ``b``, ``gamma`` and ``beta``,
+        in their dtypes.
+
+    Raises:
+        ValueError: ``cache`` is not a conv_bn_relu_pool_forward_fast cache, or ``dout`` has the
+            wrong shape.
+    """
+    _check_cache(cache, ConvBNReluCache, "conv_bn_relu_pool_forward_fast")
+    check_dout(dout, cache.out.shape)
+    return conv_bn_relu_pool2d_backward(dout, cache, need_dx=need_dx)
 
 
 # The course's names for its two conv implementations and two pooling paths: one fast path here.

@@ -52,6 +52,13 @@ def chunking(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["dense", "wrapped"])
+def layout(request, monkeypatch):
+    """Run each case with dense columns and with wrapped ones (see numnet.kernels._im2col)."""
+    monkeypatch.setattr(kconv, "DENSE_MAX_CHANNELS", 1 << 30 if request.param == "dense" else 0)
+    return request.param
+
+
 @pytest.fixture(params=["auto", "full", "scatter"])
 def dx_strategy(request, monkeypatch):
     """Force each stride-1 dx strategy (full convolution, col2im scatter) where it applies."""
@@ -66,7 +73,9 @@ def dx_strategy(request, monkeypatch):
 
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad"), CASES, ids=IDS)
-def test_conv_fast_equals_naive(xp, rng, chunking, dx_strategy, x_shape, w_shape, stride, pad):
+def test_conv_fast_equals_naive(
+    xp, rng, chunking, layout, dx_strategy, x_shape, w_shape, stride, pad
+):
     if stride != 1 and dx_strategy != "auto":
         pytest.skip("the dx strategies are a stride-1 choice")
     x, w, b = _case(rng, x_shape, w_shape)
@@ -104,7 +113,7 @@ def test_conv_fast_float32_stays_float32(xp, rng, x_shape, w_shape, stride, pad,
     cp = {"stride": stride, "pad": pad}
     out, cache = fl.conv_forward_fast(*on(xp, [x, w, b]), cp)
     assert out.dtype == np.float32
-    assert cache.x_planes.dtype == np.float32
+    assert cache.x.dtype == np.float32
     dout = xp.asarray(rng.standard_normal(out.shape).astype(dout_dtype))
     grads = fl.conv_backward_fast(dout, cache)
     assert [g.dtype for g in grads] == [np.float32] * 3

@@ -9,6 +9,7 @@ from _layers_testlib import assert_same, on, snapshot, tn, tt
 import numnet.fast_layers as fl
 from numnet.gradient_check import rel_error
 from numnet.kernels import _im2col
+from numnet.kernels import conv as kconv
 from numnet.ops.conv import conv_backward_naive, conv_forward_naive
 from numnet.ops.pool import max_pool_backward_naive, max_pool_forward_naive
 
@@ -48,14 +49,16 @@ def _naive(x, w, b, cp, pp, dout):
     return out, conv_backward_naive(ds * (a > 0), conv_cache)
 
 
+@pytest.mark.parametrize("layout", ["dense", "wrapped"])
 @pytest.mark.parametrize("chunk", ["one_chunk", "chunk_per_image"])
 @pytest.mark.parametrize("ties", [False, True], ids=["normal", "ties"])
 @pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad", "pool"), CASES, ids=IDS)
 def test_fused_equals_naive_layers(
-    xp, rng, monkeypatch, x_shape, w_shape, stride, pad, pool, ties, chunk
+    xp, rng, monkeypatch, x_shape, w_shape, stride, pad, pool, ties, chunk, layout
 ):
     if chunk == "chunk_per_image":
         monkeypatch.setattr(_im2col, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(kconv, "DENSE_MAX_CHANNELS", 1 << 30 if layout == "dense" else 0)
     x, w, b = _case(rng, x_shape, w_shape, ties)
     cp, pp = {"stride": stride, "pad": pad}, pool_param(*pool)
     out, cache = fl.conv_relu_pool_forward_fast(*on(xp, [x, w, b]), cp, pp)

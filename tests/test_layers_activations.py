@@ -105,6 +105,25 @@ def test_relu_backward_is_zero_at_and_below_zero(xp):
     np.testing.assert_array_equal(to_numpy(dx), [0.0, 0.0, 5.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_relu_backward_is_bitwise_where(xp, rng, dtype):
+    # The branch-free bit mask must equal where(x > 0, dout, 0) bit for bit: non-finite dout
+    # where x <= 0 gives +0 (a multiply by the mask would give NaN), -0.0 passes through, strided
+    # inputs work, and dout's dtype is kept.
+    x = rng.standard_normal((6, 8)).astype(dtype)
+    x[0, :4] = [0.0, -0.0, np.nan, np.inf]
+    dout = rng.standard_normal((6, 8)).astype(dtype)
+    dout[1, :4] = [np.inf, -np.inf, np.nan, -0.0]
+    dout[:, 1] = np.nan
+    for xs, ds in ((x, dout), (x[:, ::2], dout[:, ::2]), (x.T, dout.T)):
+        dx = relu_backward(xp.asarray(ds), xp.asarray(xs))
+        want = np.where(xs > 0, ds, dtype(0))
+        assert dx.dtype == dtype
+        np.testing.assert_array_equal(
+            to_numpy(dx).view(f"u{ds.itemsize}"), want.view(f"u{ds.itemsize}")
+        )
+
+
 @pytest.mark.parametrize(
     ("alpha", "match"),
     [

@@ -35,6 +35,7 @@ HANDLERS = {
     "lr-find": "numnet.cli.lr_find:run",
     "sanity": "numnet.cli.sanity:run",
     "summary": "numnet.cli.summary:run",
+    "search": "numnet.cli.search:run",
     "inspect": "numnet.cli.inspect_init:run",
     "diagnose": "numnet.cli.diagnose:run",
     "compare": "numnet.cli.compare:run",
@@ -220,6 +221,11 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         help="run only the checks whose name contains TEXT (default: all)",
     )
 
+    from numnet.cli import search
+
+    s = cmd("search", search.HELP, search.DESCRIPTION)
+    search.add_arguments(s, add_train_options, suppress)
+
     d = cmd("data", "list the data sets and where they were found, or fetch one")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     dl = dsub.add_parser("list", help="where each data set was found", formatter_class=_Formatter)
@@ -270,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         if args.command == "data" and args.data_command is None:
             raise UsageError("numnet data needs an action: list or fetch (see: numnet data --help)")
-        explicit = explicit_train_options(argv) if args.command == "train" else {}
+        explicit = explicit_train_options(argv) if args.command in ("train", "search") else {}
         threads = getattr(args, "threads", None)
         if args.command == "train" and "threads" not in explicit and args.resume:
             threads = _saved_threads(args.resume)

@@ -23,7 +23,7 @@ from numnet.cli.record import RunRecorder
 from numnet.cli.setup import lr_schedule, optim_config, prepared_data, solver_kwargs
 from numnet.data import AugmentedImages
 
-__all__ = ["lr_schedule", "optim_config", "run"]  # the first two moved to numnet.cli.setup
+__all__ = ["lr_schedule", "optim_config", "run", "solver_kwargs"]  # from numnet.cli.setup
 
 
 def _callbacks(cfg, data, recorder) -> list:

@@ -5,20 +5,26 @@ plane (a, b) holding ``x_pad[a::s, b::s]`` (Hq x Wq, Hq = ceil(Hp / s), Wq = cei
 flattened to one row. Filter tap (kh, kw) of every output position (i, j) then reads plane
 (kh % s, kw % s) at flat index ``(i + kh // s) * Wq + (j + kw // s)``, so for all positions of an
 image it is the *contiguous* run ``plane[off : off + Ho*Wq]`` with ``off = (kh // s)*Wq + kw // s``,
-if each output row is computed over Wq columns instead of W_out. Copying columns is a memcpy per
-(channel, tap), and col2im is one contiguous add per tap.
+if each output row is computed over Wq columns instead of W_out ("wrapped" columns). Copying
+columns is a memcpy per (channel, tap), and col2im is one contiguous add per tap.
 
 The price: the last Wq - W_out columns of each output row are discarded (about (WW - 1) / Wp of the
 work at stride 1), and each plane row gets zero padding at its end so the last runs stay inside it.
-For stride 1 there is one plane, the padded image itself.
+For stride 1 there is one plane, the padded image itself. For inputs with very few channels the
+columns are instead gathered "dense" (exactly H_out x W_out positions, runs of W_out): a few more
+copy calls, but no discarded work and the GEMM can write the output directly.
+
+The planes are built a batch chunk at a time into a buffer that is zeroed once and reused: only
+the data region is rewritten, so the padding stays zero from chunk to chunk.
 """
 
 from __future__ import annotations
 
-# Working-set size of one batch chunk's column buffer. A few MB keeps the copy, the GEMM that
-# reads it and the col2im adds in the CPU cache instead of streaming a whole-batch buffer (tens of
-# MB for a CIFAR-sized layer) through main memory three times.
-CHUNK_BYTES = 3 << 20
+# The cap on a conv call's working memory (scratch beyond its inputs, outputs and cache), per batch
+# chunk. A few MB keeps a chunk's planes, columns and GEMM output in the CPU cache instead of
+# streaming whole-batch buffers (tens of MB for a CIFAR-sized layer) through main memory, and bounds
+# the scratch whatever the batch size (one image at a time at least).
+CHUNK_BYTES = 4 << 20
 
 
 def chunk_size(n: int, per_image_bytes: int) -> int:
@@ -43,50 +49,35 @@ def _phase_slices(size: int, pad: int, stride: int, a: int):
     return i0, ys, len(range(ys, size, stride))
 
 
-def to_planes(xp, x, pad_h: int, pad_w: int, stride: int, Hq: int, Wq: int, P: int, dtype):
-    """Phase planes (N, C, stride**2, P) of x (N, C, H, W) zero-padded by pad_h / pad_w.
+def _plane_views(buf, stride: int, Hq: int, Wq: int):
+    """``{(a, b): (k, C, Hq, Wq) view of phase plane (a, b)}`` of a plane buffer (k, C, s*s, P)."""
+    k, C = buf.shape[:2]
+    return {
+        (a, b): buf[:, :, a * stride + b, : Hq * Wq].reshape(k, C, Hq, Wq)
+        for a in range(stride)
+        for b in range(stride)
+    }
 
-    Returns ``x.reshape(N, C, 1, H*W)`` itself (no copy) when there is nothing to pad or split and
-    x is already contiguous in ``dtype``; callers only read the result.
+
+def fill_planes(buf, x, pad_h: int, pad_w: int, stride: int, Hq: int, Wq: int) -> None:
+    """Write x (k, C, H, W) into the data region of the phase planes ``buf`` (k, C, s*s, P).
+
+    The rest of ``buf`` (padding, plane tails) is not touched: the caller zeroes the buffer once.
     """
-    N, C, H, W = x.shape
-    if stride == 1 and pad_h == pad_w == 0 and P == H * W:
-        if x.dtype == dtype and x.flags.c_contiguous:
-            return x.reshape(N, C, 1, H * W)
-    if stride == 1:
-        # One plane: zero only the border and the tail, the interior is overwritten right after.
-        buf = xp.empty((N, C, 1, P), dtype=dtype)
-        img = buf[:, :, 0, : Hq * Wq].reshape(N, C, Hq, Wq)
-        if pad_h:
-            img[:, :, :pad_h] = 0
-            img[:, :, Hq - pad_h :] = 0
-        if pad_w:
-            img[:, :, pad_h : Hq - pad_h, :pad_w] = 0
-            img[:, :, pad_h : Hq - pad_h, Wq - pad_w :] = 0
-        buf[:, :, 0, Hq * Wq :] = 0
-        img[:, :, pad_h : pad_h + H, pad_w : pad_w + W] = x
-        return buf
-    buf = xp.zeros((N, C, stride * stride, P), dtype=dtype)
-    for a in range(stride):
+    H, W = x.shape[2:]
+    for (a, b), plane in _plane_views(buf, stride, Hq, Wq).items():
         i0, ys, ny = _phase_slices(H, pad_h, stride, a)
-        for b in range(stride):
-            j0, xs, nx = _phase_slices(W, pad_w, stride, b)
-            plane = buf[:, :, a * stride + b, : Hq * Wq].reshape(N, C, Hq, Wq)
-            plane[:, :, i0 : i0 + ny, j0 : j0 + nx] = x[:, :, ys::stride, xs::stride]
-    return buf
+        j0, xs, nx = _phase_slices(W, pad_w, stride, b)
+        plane[:, :, i0 : i0 + ny, j0 : j0 + nx] = x[:, :, ys::stride, xs::stride]
 
 
-def from_planes(xp, buf, x_shape, pad: int, stride: int, Hq: int, Wq: int):
-    """The inverse of ``to_planes``: x (N, C, H, W) from its phase planes, padding dropped."""
-    N, C, H, W = x_shape
-    out = xp.empty(x_shape, dtype=buf.dtype)
-    for a in range(stride):
-        i0, ys, ny = _phase_slices(H, pad, stride, a)
-        for b in range(stride):
-            j0, xs, nx = _phase_slices(W, pad, stride, b)
-            plane = buf[:, :, a * stride + b, : Hq * Wq].reshape(N, C, Hq, Wq)
-            out[:, :, ys::stride, xs::stride] = plane[:, :, i0 : i0 + ny, j0 : j0 + nx]
-    return out
+def read_planes(buf, out, pad_h: int, pad_w: int, stride: int, Hq: int, Wq: int) -> None:
+    """The inverse of ``fill_planes``: out (k, C, H, W) from the planes' data region."""
+    H, W = out.shape[2:]
+    for (a, b), plane in _plane_views(buf, stride, Hq, Wq).items():
+        i0, ys, ny = _phase_slices(H, pad_h, stride, a)
+        j0, xs, nx = _phase_slices(W, pad_w, stride, b)
+        out[:, :, ys::stride, xs::stride] = plane[:, :, i0 : i0 + ny, j0 : j0 + nx]
 
 
 def tap_run(kh: int, kw: int, stride: int, Wq: int) -> tuple[int, int]:
@@ -94,8 +85,8 @@ def tap_run(kh: int, kw: int, stride: int, Wq: int) -> tuple[int, int]:
     return (kh % stride) * stride + kw % stride, (kh // stride) * Wq + kw // stride
 
 
-def gather_columns(xp, buf, cols, n0: int, n1: int, HH: int, WW: int, stride: int, Wq: int):
-    """Copy the columns of images n0..n1 into ``cols`` (n1 - n0, C, HH, WW, L).
+def gather_columns(xp, buf, cols, HH: int, WW: int, stride: int, Wq: int) -> None:
+    """Copy the wrapped columns of planes ``buf`` (k, C, s*s, P) into ``cols`` (k, C, HH, WW, L).
 
     Stride 1: one copy from an overlapping strided view (rows kh*Wq + kw apart). Otherwise one copy
     per tap.
@@ -104,11 +95,36 @@ def gather_columns(xp, buf, cols, n0: int, n1: int, HH: int, WW: int, stride: in
     if stride == 1:
         sN, sC, _, it = buf.strides
         windows = xp.lib.stride_tricks.as_strided(
-            buf[n0:n1], shape=cols.shape, strides=(sN, sC, Wq * it, it, it)
+            buf, shape=cols.shape, strides=(sN, sC, Wq * it, it, it)
         )
         cols[...] = windows
         return
     for kh in range(HH):
         for kw in range(WW):
             plane, off = tap_run(kh, kw, stride, Wq)
-            cols[:, :, kh, kw] = buf[n0:n1, :, plane, off : off + L]
+            cols[:, :, kh, kw] = buf[:, :, plane, off : off + L]
+
+
+def tap_window(buf, kh: int, kw: int, stride: int, Wq: int, Ho: int, Wo: int):
+    """Tap (kh, kw) of every output position as a (k, C, Ho, Wo) strided view of the planes."""
+    plane, off = tap_run(kh, kw, stride, Wq)
+    k, C = buf.shape[:2]
+    return buf[:, :, plane, off : off + Ho * Wq].reshape(k, C, Ho, Wq)[:, :, :, :Wo]
+
+
+def gather_dense(xp, buf, cols, HH: int, WW: int, stride: int, Wq: int) -> None:
+    """Copy the dense columns of ``buf`` into ``cols`` (k, C, HH, WW, Ho, Wo).
+
+    Dense columns have exactly Ho x Wo positions (no wrapped columns).
+    """
+    Ho, Wo = cols.shape[-2:]
+    if stride == 1:
+        sN, sC, _, it = buf.strides
+        windows = xp.lib.stride_tricks.as_strided(
+            buf, shape=cols.shape, strides=(sN, sC, Wq * it, it, Wq * it, it)
+        )
+        cols[...] = windows
+        return
+    for kh in range(HH):
+        for kw in range(WW):
+            cols[:, :, kh, kw] = tap_window(buf, kh, kw, stride, Wq, Ho, Wo)

@@ -3,7 +3,7 @@
 Same values as ``conv_forward_fast`` -> ``relu_forward`` -> ``max_pool_forward_fast`` (the same
 operations on the same numbers) and the same gradients as their backward composition, pooling tie
 rule included; but the (N, F, H', W') conv and ReLU outputs are never stored. The cache keeps the
-conv's input planes, the pooled output and, per pooling window, the offset of its first maximum
+conv's input, the pooled output and, per pooling window, the offset of its first maximum
 (one byte per window), instead of two activation-sized arrays; the backward rebuilds the conv
 output's gradient chunk by chunk straight into the conv backward's scratch buffer.
 
@@ -21,8 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np  # dtype metadata only; array math uses xp
 
 from numnet.backend import get_array_module
-from numnet.kernels._im2col import plane_geometry, to_planes
-from numnet.kernels.conv import ConvCache, _conv_planes, conv_backward_core
+from numnet.kernels.conv import ConvCache, _forward_chunks, conv_backward_core, geometry
 
 
 class ConvReluPoolCache(NamedTuple):
@@ -58,26 +57,24 @@ def conv_relu_pool2d_forward(x, w, b, stride: int, pad: int, ph: int, pw: int, p
     """
     xp = get_array_module(x, w, b)
     dtype = xp.result_type(x, w, b)
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    Hq, Wq, Ho, Wo, P = plane_geometry(H, W, HH, WW, stride, pad, pad)
+    g = geometry(x.shape, w.shape, stride, pad, pad)
+    N, F, Ho, Wo = x.shape[0], g.F, g.Ho, g.Wo
     H2, W2 = (Ho - ph) // ps + 1, (Wo - pw) // ps + 1
-    planes = to_planes(xp, x, pad, pad, stride, Hq, Wq, P, dtype)
-    w_rows = w.astype(dtype, copy=False).reshape(F, C * HH * WW)
-    bias3 = b.astype(dtype, copy=False).reshape(F, 1, 1)
+    xc = x.astype(dtype, copy=False)
+    w_rows = w.astype(dtype, copy=False).reshape(F, g.K)
     out = xp.empty((N, F, H2, W2), dtype=dtype)
     winner = xp.empty((N, F, H2, W2), dtype=np.min_scalar_type(ph * pw - 1))
     scratch = {}
 
-    def epilogue(n0, n1, raw):
+    def epilogue(n0, n1, a):
         k = n1 - n0
         if not scratch:
             scratch["mx"] = xp.empty((k, F, H2, W2), dtype=dtype)
             scratch["searching"] = xp.empty((k, F, H2, W2), dtype=bool)
             scratch["ne"] = xp.empty((k, F, H2, W2), dtype=bool)
         mx, searching, ne = scratch["mx"][:k], scratch["searching"][:k], scratch["ne"][:k]
-        raw += bias3  # the conv output a, exactly as conv_forward_fast computes it
-        views = _window_views(raw, ph, pw, ps, H2, W2)
+        # a: the conv output, exactly as conv_forward_fast computes it
+        views = _window_views(a, ph, pw, ps, H2, W2)
         mx[...] = views[0]
         for v in views[1:]:
             xp.maximum(mx, v, out=mx)
@@ -93,10 +90,9 @@ def conv_relu_pool2d_forward(x, w, b, stride: int, pad: int, ph: int, pw: int, p
             idx += searching
         xp.maximum(mx, 0, out=out[n0:n1])
 
-    _conv_planes(xp, planes, w_rows, HH, WW, stride, (Hq, Wq, Ho, Wo), dtype, epilogue)
-    conv_cache = ConvCache(
-        planes, w, tuple(x.shape), x.dtype, b.dtype, stride, pad, (N, F, Ho, Wo), (Hq, Wq, P)
-    )
+    bias = b.astype(dtype, copy=False)
+    _forward_chunks(xp, xc, w_rows, bias, g, dtype, epilogue=epilogue)
+    conv_cache = ConvCache(xc, w, x.dtype, b.dtype, stride, pad, (N, F, Ho, Wo))
     return out, ConvReluPoolCache(conv_cache, out, winner, ph, pw, ps)
 
 
@@ -108,7 +104,7 @@ def conv_relu_pool2d_backward(dout, cache: ConvReluPoolCache, need_dx: bool = Tr
     """
     conv, out, winner, ph, pw, ps = cache
     xp = get_array_module(dout, out)
-    dtype = conv.x_planes.dtype
+    dtype = conv.x.dtype
     Ho, Wo = conv.out_shape[2:]
     H2, W2 = out.shape[2:]
     overlap = ps < ph or ps < pw

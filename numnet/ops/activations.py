@@ -33,10 +33,21 @@ def relu_backward(dout, cache):
         cache: the input ``x`` of ``relu_forward``, shaped like ``dout``.
 
     Returns:
-        ``dx`` shaped like ``dout`` (zero where ``x <= 0``).
+        ``dx`` shaped like ``dout`` (zero where ``x <= 0``), in ``dout``'s dtype.
     """
-    xp = get_array_module(dout)
-    return xp.where(cache > 0, dout, 0)
+    xp = get_array_module(dout, cache)
+    dout = xp.asarray(dout)
+    mask = xp.asarray(cache) > 0
+    if dout.dtype.kind != "f" or mask.shape != dout.shape:
+        return xp.where(mask, dout, 0)
+    # Bitwise: dout's bits AND all-ones where x > 0, all-zeros elsewhere. Exactly where(mask,
+    # dout, 0) (inf and NaN in dout included, which a multiply by the mask would turn into NaN),
+    # but branch-free: np.where on a data-dependent mask runs ~7x slower.
+    bits = xp.dtype(f"i{dout.dtype.itemsize}")
+    dx = mask.view(xp.uint8).astype(bits)
+    xp.negative(dx, out=dx)
+    xp.bitwise_and(dx, dout.view(bits), out=dx)
+    return dx.view(dout.dtype)
 
 
 def leaky_relu_forward(x, alpha=0.01):
