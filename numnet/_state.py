@@ -157,7 +157,7 @@ def model_state_dict(model, params: Mapping | None = None) -> dict:
 
     Returns:
         ``{"class": name, "config": get_config() or None, "params": {name: array},
-        "buffers": {name: array}, "rng": Generator state or None}``.
+        "buffers": {name: array}, "rng": Generator state or None, "frozen": sorted names}``.
     """
     params = model.params if params is None else params
     buffers = model.buffers() if hasattr(model, "buffers") else {}
@@ -168,6 +168,8 @@ def model_state_dict(model, params: Mapping | None = None) -> dict:
         "params": {k: np.array(to_numpy(v), copy=True) for k, v in params.items()},
         "buffers": {k: np.array(to_numpy(v), copy=True) for k, v in buffers.items()},
         "rng": _random.generator_state(g) if isinstance(g, np.random.Generator) else None,
+        # Which params training holds fixed is part of where it stands (fine-tuning phases).
+        "frozen": sorted(getattr(model, "frozen", ())),
     }
 
 
@@ -179,6 +181,9 @@ def check_model_state(model, state, key: str = "model") -> None:
     if "rng" not in state:
         raise StateDictError(f"{key}/rng", "missing")
     check_generator(f"{key}/rng", state["rng"], getattr(model, "rng", None))
+    frozen = state.get("frozen", [])  # absent before numnet stored it: the model's stays
+    if not isinstance(frozen, list) or not all(k in model.params for k in frozen):
+        raise StateDictError(f"{key}/frozen", f"expected a list of param names, found {frozen!r}")
 
 
 def load_model_state(model, state, params: Mapping | None = None) -> None:
@@ -190,6 +195,8 @@ def load_model_state(model, state, params: Mapping | None = None) -> None:
         model.load_buffers({k: np.array(a, copy=True) for k, a in state["buffers"].items()})
     if state["rng"] is not None:
         model.rng.bit_generator.state = state["rng"]
+    if "frozen" in state and hasattr(model, "frozen"):
+        model.frozen = set(state["frozen"])
 
 
 def build_model(state, key: str = "model"):

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from numnet import _random, _solver_settings
+from numnet import _random, _solver_settings, param_groups
 from numnet._checks import check_train_val_data
 from numnet._interrupts import deferred_sigint
 from numnet._solver_persistence import SolverPersistence
@@ -81,6 +81,12 @@ class Solver(SolverPersistence):
         callbacks: objects with hook methods (see ``numnet.callbacks``).
         interrupt_checkpoint: where Ctrl-C writes its checkpoint (default: with
             ``checkpoint_name``, ``"%s_interrupted.npz"``; else none is written).
+        lr_mult: None or per-group learning-rate factors, ``"base=0.1,head=1"`` or a dict
+            (grammar: ``numnet.param_groups``): each param's rate is the scheduled rate times its
+            factor.
+        unfreeze_epoch: None or E: at the first step of epoch E (0-based) the params of
+            ``unfreeze`` leave ``model.frozen`` (head-first fine-tuning; see ``numnet.transfer``).
+        unfreeze: selectors of the params to unfreeze then (default: every frozen param).
 
     Attributes (besides the arguments): ``epoch``, ``iteration`` (steps done), ``best_val_acc``,
     ``best_params``, ``loss_history``, ``train_acc_history``, ``val_acc_history``,
@@ -124,6 +130,15 @@ class Solver(SolverPersistence):
 
         # Make a copy of the optim_config for each parameter
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
+        # Each param's learning-rate factor (1 where lr_mult gives none), and what to unfreeze.
+        self._lr_mults = param_groups.resolve_multipliers(self.model.params, self.lr_mult)
+        if self.lr_mult is not None:
+            for p, cfg in self.optim_configs.items():
+                cfg["learning_rate"] = self.base_learning_rate * self._lr_mults[p]
+        names = self.unfreeze
+        self._unfreeze = (
+            None if names is None else param_groups.select_all(self.model.params, names)
+        )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -147,11 +162,14 @@ class Solver(SolverPersistence):
 
     @property
     def learning_rate(self) -> float:
-        """The learning rate of the next step: the first trainable param's; nan if none has one."""
+        """The learning rate of the next step: the first trainable param's; nan if none has one.
+
+        A param's ``lr_mult`` factor is divided out: this is the rate the schedule gives.
+        """
         frozen = getattr(self.model, "frozen", ())
         for p, cfg in self.optim_configs.items():
             if p not in frozen and "learning_rate" in cfg:
-                return float(cfg["learning_rate"])
+                return float(cfg["learning_rate"]) / self._lr_mults.get(p, 1.0)
         return float("nan")
 
     # ------------------------------------------------------------------ steps
@@ -276,8 +294,8 @@ class Solver(SolverPersistence):
         step_epoch = self.epoch
         if self.lr_schedule is not None:
             lr = self.base_learning_rate * self.lr_schedule(self.epoch, t)
-            for cfg in self.optim_configs.values():
-                cfg["learning_rate"] = lr
+            for p, cfg in self.optim_configs.items():
+                cfg["learning_rate"] = lr * self._lr_mults.get(p, 1.0)
         lr_used = self.learning_rate
         grad_norm = self._step(t)
         logs = {
@@ -307,6 +325,13 @@ class Solver(SolverPersistence):
         self.iteration = t + 1
         return logs, check_logs
 
+    def _unfreeze_at(self, t: int) -> None:
+        """At step ``t`` = the first of ``unfreeze_epoch``, take ``unfreeze`` out of frozen."""
+        if self.unfreeze_epoch is None or t != self.unfreeze_epoch * self.iterations_per_epoch:
+            return
+        frozen = self.model.frozen
+        frozen.difference_update(set(frozen) if self._unfreeze is None else self._unfreeze)
+
     def train(self):
         """Run optimization to train the model, from ``self.iteration`` to ``num_iterations``.
 
@@ -331,6 +356,7 @@ class Solver(SolverPersistence):
             with deferred_sigint() as sigint:
                 for t in range(self.iteration, self.num_iterations):
                     if t % ipe == 0:
+                        self._unfreeze_at(t)
                         cbs.on_epoch_begin(self)
                     cbs.on_batch_begin(self)
                     self._consistent = False

@@ -52,6 +52,7 @@ LAYER_OF = {
     "numnet._random": "helpers",
     "numnet._atomic": "helpers",
     "numnet._names": "helpers",
+    "numnet.param_groups": "helpers",
     # functional core: forward/backward pairs, and the course's ``numnet.layers`` over them
     "numnet.ops": "functional core",
     "numnet.layers": "functional core",

@@ -1,7 +1,8 @@
 """Models: the course's two-layer, fully connected and three-layer conv nets, and ``ConvNet``.
 
-The classes are ``TwoLayerNet``, ``FullyConnectedNet``, ``ThreeLayerConvNet`` (the course's) and
-numnet's configurable ``ConvNet``.
+The classes are ``TwoLayerNet``, ``FullyConnectedNet``, ``ThreeLayerConvNet`` (the course's),
+numnet's configurable ``ConvNet``, and ``LinearClassifier`` (softmax or SVM) for extracted
+features.
 
 ``build_model(model.get_config())`` rebuilds a model of the same architecture and hyper-parameters
 (its weights come from a checkpoint, not from the config); a config that uses an argument's
@@ -17,10 +18,12 @@ from numnet.classifiers.base import Model
 from numnet.classifiers.cnn import ThreeLayerConvNet
 from numnet.classifiers.convnet import ConvNet
 from numnet.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
+from numnet.classifiers.linear import LinearClassifier
 
 #: Class name -> class; the ``"name"`` values that ``build_model`` accepts.
 MODEL_REGISTRY: dict[str, type[Model]] = {
-    cls.__name__: cls for cls in (TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, ConvNet)
+    cls.__name__: cls
+    for cls in (TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, ConvNet, LinearClassifier)
 }
 
 
@@ -53,6 +56,7 @@ __all__ = [
     "MODEL_REGISTRY",
     "ConvNet",
     "FullyConnectedNet",
+    "LinearClassifier",
     "Model",
     "ThreeLayerConvNet",
     "TwoLayerNet",

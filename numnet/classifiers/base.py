@@ -16,11 +16,13 @@ takes part by offering the same two methods.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
+from numnet import param_groups
 from numnet._checks import check_positive_int
 from numnet._random import as_generator
 from numnet.backend import to_numpy
@@ -130,8 +132,43 @@ class Model:
         return names
 
     def freeze(self, *names: str) -> None:
-        """Add ``names`` (e.g. ``"W1", "b1"``) to ``frozen``: the Solver will not update them."""
+        """Add ``names`` (e.g. ``"W1", "b1"``) to ``frozen``: the Solver will not update them.
+
+        Frozen params keep their values bit for bit and get no optimizer state. A normalisation
+        layer whose ``gamma{n}`` and ``beta{n}`` are both frozen also runs in test mode while
+        training: batch norm then normalises with its running statistics and leaves them
+        unchanged (the frozen part of the net computes what it computed when it was trained).
+        The layers below the lowest layer with a trainable param need no gradient; ``ConvNet``
+        skips the backward of those conv layers (its frozen affine layers still get gradients,
+        which the Solver ignores). ``numnet.param_groups.select_all`` turns selectors such as
+        ``"base"`` or ``"1-2"`` into names.
+        """
         self.frozen.update(self._check_names(names))
+
+    def set_norm_modes(self, mode: str) -> None:
+        """Set every normalisation layer's ``mode`` for a forward pass in ``mode``.
+
+        A layer whose ``gamma{n}`` and ``beta{n}`` are both in ``frozen`` gets ``"test"`` even
+        when ``mode`` is ``"train"``: it normalises with its running statistics and leaves them
+        unchanged (see ``freeze``).
+        """
+        for n, bp in zip(self._bn_layers, self.bn_params):
+            frozen = f"gamma{n}" in self.frozen and f"beta{n}" in self.frozen
+            bp["mode"] = "test" if frozen else mode
+
+    def first_trainable_layer(self) -> int:
+        """The lowest layer number with a param not in ``frozen`` (1 when nothing is frozen).
+
+        The layers below it need no gradient, so a model may skip their backward; with every
+        param frozen this is one past the last layer.
+        """
+        if not self.frozen:
+            return 1
+        trainable = [n for n in self.params if n not in self.frozen]
+        nums = param_groups.layers(trainable)
+        if not nums:
+            return 1 if trainable else max(param_groups.layers(self.params), default=0) + 1
+        return nums[0]
 
     def unfreeze(self, *names: str) -> None:
         """Remove ``names`` from ``frozen``; with no names, unfreeze everything."""
@@ -189,7 +226,8 @@ class Model:
     def _l2(self, grads: dict, weight_names) -> float:
         """Return ``0.5 * reg * sum(W**2)`` over ``weight_names`` and add ``reg * W`` to ``grads``.
 
-        ``grads`` entries are replaced (not updated in place) so no layer's array is written into.
+        ``grads`` entries are replaced (not updated in place) so no layer's array is written into;
+        a weight without an entry (a frozen layer whose backward was skipped) gets none.
         """
         if self.reg == 0.0:
             return 0.0
@@ -197,7 +235,8 @@ class Model:
         for n in weight_names:
             w = self.params[n]
             total += float((w * w).sum())
-            grads[n] = grads[n] + self.reg * w
+            if n in grads:
+                grads[n] = grads[n] + self.reg * w
         return 0.5 * self.reg * total
 
     def activations(self) -> dict[str, tuple[str, np.ndarray]]:
@@ -234,6 +273,33 @@ def int_list(name: str, values) -> list[int]:
     for v in values:
         check_positive_int(f"{name} entry", v)
     return [int(v) for v in values]
+
+
+def check_feature_layer(layer, num_layers: int) -> int:
+    """The layer whose output a model's ``features`` returns, checked.
+
+    Args:
+        layer: a layer number in ``[1, num_layers - 1]`` (the head's own output is the scores),
+            or None for ``num_layers - 1``, the penultimate layer.
+        num_layers: L, the model's number of layers.
+
+    Raises:
+        ValueError: not an int in range, naming the model's hidden layers.
+    """
+    if num_layers < 2:
+        raise ValueError("the model has no hidden layer: its only layer is the head")
+    if layer is None:
+        return num_layers - 1
+    if (
+        isinstance(layer, bool)
+        or not isinstance(layer, numbers.Integral)
+        or not (1 <= layer <= num_layers - 1)
+    ):
+        raise ValueError(
+            f"layer must be an int in [1, {num_layers - 1}] (the layers below the head), "
+            f"got {layer!r}"
+        )
+    return int(layer)
 
 
 def check_keep_ratio(value) -> float:

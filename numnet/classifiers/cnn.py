@@ -14,7 +14,7 @@ import numpy as np
 
 from numnet._checks import check_labels, check_positive_int
 from numnet.backend import get_array_module
-from numnet.classifiers.base import Model, dtype_name, rng_arg
+from numnet.classifiers.base import Model, check_feature_layer, dtype_name, rng_arg
 from numnet.fast_layers import *
 from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
@@ -154,3 +154,21 @@ class ThreeLayerConvNet(Model):
         (h1, _, _), relu_in = kept
         xp = get_array_module(relu_in)
         return {"layer1": ("relu", h1), "layer2": ("relu", xp.maximum(relu_in, 0))}
+
+    def features(self, X, layer=None):
+        """Output of layer ``layer``, flattened: the input of layer ``layer + 1``.
+
+        Args:
+            X: ``(N, C, H, W)``; cast to ``dtype``.
+            layer: 1 (conv - relu - pool, ``(N, F * H/2 * W/2)``), 2 or None (the hidden
+                affine - relu, ``(N, hidden_dim)``: the head's input).
+        """
+        layer = check_feature_layer(layer, 3)
+        X = check_images(X, self.dtype, self.input_dim)
+        p = self.params
+        conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
+        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        h, _ = conv_relu_pool_forward_fast(X, p["W1"], p["b1"], conv_param, pool_param)
+        if layer == 2:
+            h, _ = affine_relu_forward(h, p["W2"], p["b2"])
+        return h.reshape(h.shape[0], -1)

@@ -34,9 +34,17 @@ from numnet.backend import get_array_module
 from numnet.classifiers._affine_stack import (
     affine_stack_backward,
     affine_stack_forward,
+    hidden_stack_forward,
     stack_activations,
 )
-from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
+from numnet.classifiers.base import (
+    Model,
+    check_feature_layer,
+    check_keep_ratio,
+    dtype_name,
+    int_list,
+    rng_arg,
+)
 from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
@@ -139,6 +147,18 @@ class TwoLayerNet(Model):
 
     def _activations_from(self, kept):
         return stack_activations(kept)
+
+    def features(self, X, layer=None):
+        """Test-mode output of the hidden layer (after relu), ``(N, H)``: the head's input.
+
+        Args:
+            X: ``(N, d_1, ..., d_k)`` with ``prod(d_i) == D``.
+            layer: 1 or None (the only hidden layer).
+        """
+        check_feature_layer(layer, 2)
+        X = check_X(X, self.dtype, self.input_dim)
+        h, _ = hidden_stack_forward(X.reshape(X.shape[0], -1), self.params, (1,), None, [], None)
+        return h
 
 
 class FullyConnectedNet(Model):
@@ -266,8 +286,7 @@ class FullyConnectedNet(Model):
         if self.use_dropout:
             self.dropout_param["mode"] = mode
         if self.normalization == "batchnorm":
-            for bp in self.bn_params:
-                bp["mode"] = mode
+            self.set_norm_modes(mode)
 
         L = self.num_layers
         scores, cache = affine_stack_forward(
@@ -289,3 +308,29 @@ class FullyConnectedNet(Model):
 
     def _activations_from(self, kept):
         return stack_activations(kept)
+
+    def features(self, X, layer=None):
+        """Test-mode output of hidden layer ``layer`` (after relu): the input of ``layer + 1``.
+
+        Args:
+            X: ``(N, d_1, ..., d_k)`` with ``prod(d_i) == D``; cast to ``dtype``.
+            layer: 1..L-1; None for L-1, the penultimate layer (the head's input).
+
+        Returns:
+            ``(N, hidden_dims[layer - 1])`` features.
+        """
+        layer = check_feature_layer(layer, self.num_layers)
+        X = check_X(X, self.dtype, self.input_dim)
+        if self.use_dropout:
+            self.dropout_param["mode"] = "test"
+        if self.normalization == "batchnorm":
+            self.set_norm_modes("test")
+        h, _ = hidden_stack_forward(
+            X.reshape(X.shape[0], -1),
+            self.params,
+            range(1, layer + 1),
+            self.normalization,
+            self.bn_params,
+            self.dropout_param if self.use_dropout else None,
+        )
+        return h

@@ -23,6 +23,10 @@ from numnet import _names
 from numnet import schedules as _schedules
 from numnet._checks import check_positive_int
 from numnet.cli.errors import UsageError
+from numnet.cli.transfer_args import class_list as _class_list
+from numnet.cli.transfer_args import factor as _factor
+from numnet.cli.transfer_args import multipliers as _multipliers
+from numnet.cli.transfer_args import selectors as _selectors
 
 #: ``--model`` value -> the ``numnet.classifiers`` model it builds (TwoLayerNet is ``fc`` with
 #: one hidden layer).
@@ -33,7 +37,9 @@ OPTIMIZERS = _names.UPDATE_RULES
 #: The command's names for two ``numnet.schedules`` schedules: the course's ``lr_decay`` and
 #: ``none``. Warm-up is not a choice of its own; ``--warmup-epochs`` wraps the chosen schedule.
 _SCHEDULE_ALIASES = {"constant": "none", "exponential": "lr_decay"}
-SCHEDULES = tuple(_SCHEDULE_ALIASES.get(s, s) for s in _schedules.SCHEDULES if s != "warmup")
+SCHEDULES = tuple(
+    _SCHEDULE_ALIASES.get(s, s) for s in _schedules.SCHEDULES if s not in ("warmup", "two_phase")
+)
 NORMS = tuple("none" if n is None else n for n in _names.CONV_NORMALIZATIONS)
 INITS = _names.INIT_SCHEMES
 
@@ -200,6 +206,10 @@ OPTIONS: tuple[Option, ...] = (
        metavar="N"),
     _O("num_test", None, _pos_int, "evaluate on only the first N test images, for quick runs "
        "(default: all)", "data", metavar="N"),
+    _O("classes", None, _class_list, "use only these classes, relabelled 0..K-1 in the order "
+       "given, in training and test (default: all)", "data", metavar="C,C"),
+    _O("per_class", None, _pos_int, "train on exactly N images of each class, drawn with --seed "
+       "from the training split (not with --num-train; default: all)", "data", metavar="N"),
     _O("augment", False, _bool, "random crop (zero pad 2 on 28x28 images, 4 on 32x32) and "
        "horizontal flip of each training batch",
        "data", flag=True),
@@ -232,6 +242,25 @@ OPTIONS: tuple[Option, ...] = (
        f"weight and gradient norms and update ratios every EVERY steps ({MONITOR_EVERY} when "
        "EVERY is left out) into monitor.csv and monitor_histograms.npz (default: off)",
        "training", metavar="EVERY", resumable=True, const=MONITOR_EVERY),
+    _O("init_from", None, _str, "start from this checkpoint's weights: what fits by name and "
+       "shape is copied, the rest initialised, and a report lists both (numnet finetune "
+       "CHECKPOINT is the same); the architecture is the checkpoint's, model options given here "
+       "change it", "transfer", metavar="CHECKPOINT"),
+    _O("new_classes", None, _pos_int, "a new task of K classes: the head is re-initialised even "
+       "where the checkpoint's fits (K must be the data's class count)", "transfer", metavar="K"),
+    _O("freeze_upto", None, _pos_int, "freeze layers 1..L (weights, batch norm scale, shift and "
+       "statistics: frozen batch norm uses its running statistics and keeps them)", "transfer",
+       metavar="L"),
+    _O("freeze", None, _selectors, "freeze these params: comma-separated selectors base, head, "
+       "a layer N, a range N-M, names or patterns such as W*", "transfer", metavar="SEL,SEL"),
+    _O("head_epochs", 0, _nonneg_int, "train only the head for the first E epochs, then "
+       "everything not frozen at --finetune-lr-factor times the rate; each phase runs "
+       "--lr-schedule from its own start", "transfer", metavar="E"),
+    _O("finetune_lr_factor", 0.1, _factor, "learning rate after --head-epochs, relative to --lr",
+       "transfer", metavar="F"),
+    _O("lr_mult", None, _multipliers, "learning-rate multipliers per group, SELECTOR=FACTOR "
+       "comma separated, e.g. base=0.1,head=1 (later entries win; selectors as --freeze)",
+       "transfer", metavar="SPEC"),
 )
 # fmt: on
 

@@ -41,13 +41,18 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
     if args.data_dir is not None:
         cfg["data_dir"] = args.data_dir
     ds = dataload.load(cfg["data"], cfg["data_dir"], args.download or cfg["download"])
+    ds = dataload.subset(ds, cfg)  # the run's --classes
     want, got = models.input_shape(model), tuple(ds.image_shape)
     if want != got and want != (int(got[0] * got[1] * got[2]),):
         raise CLIError(
             f"{checkpoint} holds a model for inputs of shape {want}, but {ds.name} images are "
             f"{got}; pass the --data it was trained on"
         )
-    data = dataload.split(ds, cfg)
+    norm = None  # a run from a checkpoint used that checkpoint's normalisation, and recorded it
+    if cfg.get("init_from") and (checkpoint.parent / rundir.CONFIG).is_file():
+        saved = rundir.read_json(checkpoint.parent / rundir.CONFIG)
+        norm = dataload.saved_normalization(saved, cfg["data"])
+    data = dataload.split(ds, cfg, norm)
     X, y = data[f"X_{args.split}"], data[f"y_{args.split}"]
     if args.num is not None:
         X, y = X[: args.num], y[: args.num]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from numnet import __version__
 from numnet.cli import config as C
+from numnet.cli import transfer_args
 from numnet.cli.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -36,6 +37,8 @@ HANDLERS = {
     "sanity": "numnet.cli.sanity:run",
     "summary": "numnet.cli.summary:run",
     "search": "numnet.cli.search:run",
+    "finetune": "numnet.cli.finetune:run",
+    "features": "numnet.cli.features:run",
     "inspect": "numnet.cli.inspect_init:run",
     "diagnose": "numnet.cli.diagnose:run",
     "compare": "numnet.cli.compare:run",
@@ -243,6 +246,7 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
 
     for command in (lr_find, sanity, summary):
         command.add_parser(cmd, add_train_options, suppress)
+    transfer_args.add_parsers(cmd, add_train_options, _argtype, suppress)
     from numnet.cli import compare, diagnose, inspect_init  # neither do these
 
     for command in (inspect_init, diagnose, compare):

@@ -81,21 +81,31 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
 
 
 def _new(args, explicit) -> int:
+    from numnet.cli.finetune import Source
     from numnet.data import get_spec
 
     cfg = C.resolve(explicit, args.config)
     out = Path(args.out) if args.out else rundir.default_run_dir(cfg["model"])
     rundir.check_new_run_dir(out)
     spec = get_spec(cfg["data"])
-    model = models.build(models.model_kwargs(cfg, spec.image_shape, spec.num_classes))
-    ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
-    data = prepared_data(ds, cfg)
+    source = Source.read(cfg)  # --init-from: the weights to start from
+    k = dataload.num_classes(spec, cfg)
+    if source is None:
+        model = models.build(models.model_kwargs(cfg, spec.image_shape, k))
+    else:
+        model = models.build(source.model_config(cfg, explicit, spec.image_shape, k))
+    ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
+    norm = source.normalization(cfg["data"]) if source is not None else None
+    data = prepared_data(ds, cfg, norm)
 
     from numnet.solver import Solver
 
     # The Solver is set up (and checks its settings) before the run directory exists.
     recorder = RunRecorder(out)
     ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
+    phases, init = {}, None
+    if source is not None:
+        phases, init = source.load_into(model, cfg, ipe, normalized=norm is not None)
     try:
         solver = Solver(
             model,
@@ -103,11 +113,14 @@ def _new(args, explicit) -> int:
             **solver_kwargs(cfg, data),
             callbacks=_callbacks(cfg, data, recorder),
             interrupt_checkpoint=str(out / rundir.LAST),
+            **phases,
         )
     except ValueError as e:
         raise UsageError(f"cannot set up training: {one_line(e)}") from None
     run_dir = rundir.create_run_dir(out)
     conf = _config_json(cfg, model, ds, data, ipe, [_session(_command_line(args))])
+    if init is not None:
+        conf["init_from"] = init
     rundir.write_json(run_dir / rundir.CONFIG, conf)
     print(f"training {model.get_config()['name']} ({model.num_params():,} params) on {ds.name}: "
           f"{data['X_train'].shape[0]} train / {data['X_val'].shape[0]} val images, "
@@ -137,8 +150,10 @@ def _resume(args, explicit) -> int:
     if not last.is_file():
         raise CLIError(f"nothing to resume in {run_dir}: {rundir.LAST} not found")
     model = models.build(model_config)
-    ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
-    data = prepared_data(ds, cfg)
+    ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
+    # A run from a checkpoint used that checkpoint's normalisation: the one it recorded.
+    norm = dataload.saved_normalization(saved, cfg["data"]) if cfg.get("init_from") else None
+    data = prepared_data(ds, cfg, norm)
 
     from numnet.checkpoint import CheckpointError
     from numnet.solver import Solver
