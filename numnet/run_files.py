@@ -16,6 +16,8 @@ A run directory holds:
   accuracy so far): full Solver checkpoints, see :mod:`numnet.checkpoint`.
 * ``summary.json``: test accuracy, per-class accuracy, the confusion matrix, class names, timings.
 * ``loss.png``, ``accuracy.png``, ``filters.png`` (conv nets), ``confusion.png``.
+* With ``--monitor``: ``monitor.csv`` and ``monitor_histograms.npz`` (per-layer statistics, see
+  :mod:`numnet.babysit.monitor`), drawn as ``monitor.png`` and ``monitor_histograms.png``.
 
 While a process trains in it, the folder is locked: ``.lock`` holds the trainer's pid under an
 ``flock`` (:mod:`numnet._lockfile`), released by the OS however the process ends.

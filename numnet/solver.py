@@ -94,7 +94,8 @@ class Solver(SolverPersistence):
 
     Attributes (besides the arguments): ``epoch``, ``iteration`` (steps done), ``best_val_acc``,
     ``best_params``, ``loss_history``, ``train_acc_history``, ``val_acc_history``,
-    ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``.
+    ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``,
+    ``last_grads`` (the last step's gradients as the model returned them, before clipping).
 
     Saving and continuing a run (``get_config``, ``state_dict``, ``load_state_dict``,
     ``from_state_dict``, ``save_checkpoint``, ``resume``) come from
@@ -130,6 +131,7 @@ class Solver(SolverPersistence):
         self._epoch_order = None
         self._last_step_params = None
         self._consistent = True
+        self.last_grads = None
 
         # Make a copy of the optim_config for each parameter
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
@@ -204,6 +206,7 @@ class Solver(SolverPersistence):
         # Compute loss and gradient (the forward pass also moves batchnorm's running statistics)
         undo = StepUndo(self)
         loss, grads = self.model.loss(X_batch, y_batch)
+        self.last_grads = grads
         frozen = getattr(self.model, "frozen", ())
         trainable = {p: grads[p] for p in self.model.params if p not in frozen}
         if self.grad_clip is not None:

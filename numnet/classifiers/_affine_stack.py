@@ -12,6 +12,7 @@ The backward returns gradients under the same names. Batchnorm's backward is the
 
 from __future__ import annotations
 
+from numnet.backend import get_array_module
 from numnet.layers import (
     affine_backward,
     affine_forward,
@@ -168,3 +169,16 @@ def affine_stack_backward(dscores, cache, need_dx: bool = True):
         if dgamma is not None:
             grads[f"gamma{i}"], grads[f"beta{i}"] = dgamma, dbeta
     return dh, grads
+
+
+def stack_activations(cache) -> dict:
+    """The hidden blocks' ReLU outputs from an ``affine_stack_forward`` cache.
+
+    Returns:
+        ``{"layer<i>": ("relu", a)}`` for each hidden layer ``i``, ``a`` of shape ``(N, M)``
+        (before dropout), as ``Model.activations`` gives them.
+    """
+    out = {}
+    for i, (_, _, _, c_relu, _) in cache[0]:
+        out[f"layer{i}"] = ("relu", get_array_module(c_relu).maximum(c_relu, 0))
+    return out

@@ -5,6 +5,13 @@ A model holds ``params`` (name -> array, read on every ``loss`` call), ``reg``, 
 (names the Solver must not update). ``get_config()`` returns the JSON-able constructor arguments
 plus ``"name"``; ``numnet.classifiers.build_model`` is its inverse. ``buffers()`` / ``load_buffers``
 carry the non-parameter state (batchnorm running statistics) that a checkpoint must also hold.
+
+Per-layer activations (what ``numnet.babysit.monitor`` watches): set ``keep_activations = True``
+and the next training forward (``loss(X, y)``) keeps its layer caches; ``activations()`` then names
+each hidden layer's output, ``{"layer<i>": (nonlinearity, array)}`` with ``i`` the layer of
+``W<i>``, and ``release_activations()`` lets the caches go. Nothing is kept while the flag is off
+(the default), so the normal training step pays one attribute test. A model written outside numnet
+takes part by offering the same two methods.
 """
 
 from __future__ import annotations
@@ -44,6 +51,10 @@ class Model:
     #: ``(old, new)`` renamed constructor arguments: ``build_model`` passes an old config key (a
     #: checkpoint written before the rename) under its new name, without a deprecation warning.
     renamed_config_keys: tuple[tuple[str, str], ...] = ()
+
+    #: Keep the next training forward's caches for :meth:`activations` (see the module docstring).
+    keep_activations: bool = False
+    _kept_forward = None
 
     def __init__(self, reg: float, dtype, rng: np.random.Generator | None):
         reg = float(reg)
@@ -230,6 +241,26 @@ class Model:
             if n in grads:
                 grads[n] = grads[n] + self.reg * w
         return 0.5 * self.reg * total
+
+    def activations(self) -> dict[str, tuple[str, np.ndarray]]:
+        """Each hidden layer's output in the last training forward made with ``keep_activations``.
+
+        Returns:
+            ``{"layer<i>": (nonlinearity, a)}`` in layer order: ``nonlinearity`` is ``"relu"``,
+            ``"tanh"`` or ``"sigmoid"``; ``a`` is the layer's output after its nonlinearity (and
+            after its pool, where one follows; before dropout), ``(N, M)`` for an affine layer or
+            ``(N, C, H, W)`` for a conv layer. Empty when nothing was kept.
+        """
+        kept = self._kept_forward
+        return {} if kept is None else self._activations_from(kept)
+
+    def _activations_from(self, kept) -> dict[str, tuple[str, np.ndarray]]:
+        """Decode what ``loss`` kept into :meth:`activations`' dict (each model its own caches)."""
+        return {}
+
+    def release_activations(self) -> None:
+        """Drop the kept forward, so its caches can be freed."""
+        self._kept_forward = None
 
     def predict(self, X, batch_size: int = 100) -> np.ndarray:
         """Class predictions ``(N,)``: argmax of test-mode scores, ``batch_size`` rows per call."""

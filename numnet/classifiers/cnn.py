@@ -143,6 +143,8 @@ class ThreeLayerConvNet(Model):
         scores, cache3 = affine_forward(h2, p["W3"], p["b3"])
         if y is None:
             return scores
+        if self.keep_activations:
+            self._kept_forward = cache2
 
         loss, dscores = softmax_loss(scores, y)
         grads = {}
@@ -152,6 +154,13 @@ class ThreeLayerConvNet(Model):
         _, grads["W1"], grads["b1"] = conv_relu_pool_backward_fast(dh1, cache1, need_dx=False)
         loss = float(loss) + self._l2(grads, ("W1", "W2", "W3"))
         return loss, grads
+
+    def _activations_from(self, kept):
+        # The fused conv-relu-pool stores no conv output; its pooled ReLU output is the next
+        # layer's input, which the affine-relu cache holds as (fc_cache, relu_cache).
+        (h1, _, _), relu_in = kept
+        xp = get_array_module(relu_in)
+        return {"layer1": ("relu", h1), "layer2": ("relu", xp.maximum(relu_in, 0))}
 
     def features(self, X, layer=None):
         """Output of layer ``layer``, flattened: the input of layer ``layer + 1``.

@@ -43,10 +43,12 @@ import numpy as np
 
 from numnet._checks import check_choice, check_labels, check_positive_int
 from numnet._names import CONV_NORMALIZATIONS
+from numnet.backend import get_array_module
 from numnet.classifiers._affine_stack import (
     affine_stack_backward,
     affine_stack_forward,
     hidden_stack_forward,
+    stack_activations,
 )
 from numnet.classifiers.base import (
     Model,
@@ -269,6 +271,8 @@ class ConvNet(Model):
         )
         if y is None:
             return scores
+        if self.keep_activations:
+            self._kept_forward = (caches, c_fc)
 
         loss, dscores = softmax_loss(scores, y)
         # Frozen layers below the first trainable one need no gradient (see Model.freeze).
@@ -285,6 +289,13 @@ class ConvNet(Model):
             dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_conv, need_dx=i > first)
         loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
+
+    def _activations_from(self, kept):
+        caches, c_fc = kept
+        out = {}
+        for i, (_, _, _, c_relu) in enumerate(caches, start=1):
+            out[f"layer{i}"] = ("relu", get_array_module(c_relu).maximum(c_relu, 0))
+        return {**out, **stack_activations(c_fc)}
 
     def _set_modes(self, mode: str) -> None:
         self.set_norm_modes(mode)

@@ -37,6 +37,7 @@ from numnet.classifiers._affine_stack import (
     affine_stack_backward,
     affine_stack_forward,
     hidden_stack_forward,
+    stack_activations,
 )
 from numnet.classifiers.base import (
     Model,
@@ -141,10 +142,15 @@ class TwoLayerNet(Model):
         if y is None:
             return scores
         check_labels("y", y, X.shape[0], self.num_classes)
+        if self.keep_activations:
+            self._kept_forward = cache
         loss, dscores = softmax_loss(scores, y)
         _, grads = affine_stack_backward(dscores, cache, need_dx=False)
         loss = float(loss) + self._l2(grads, ("W1", "W2"))
         return loss, grads
+
+    def _activations_from(self, kept):
+        return stack_activations(kept)
 
     def features(self, X, layer=None):
         """Test-mode output of the hidden layer (after relu), ``(N, H)``: the head's input.
@@ -298,10 +304,15 @@ class FullyConnectedNet(Model):
         )
         if y is None:
             return scores
+        if self.keep_activations:
+            self._kept_forward = cache
         loss, dscores = softmax_loss(scores, y)
         _, grads = affine_stack_backward(dscores, cache, need_dx=False)
         loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
+
+    def _activations_from(self, kept):
+        return stack_activations(kept)
 
     def features(self, X, layer=None):
         """Test-mode output of hidden layer ``layer`` (after relu): the input of ``layer + 1``.

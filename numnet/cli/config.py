@@ -53,6 +53,10 @@ MODEL_DEFAULTS = {
 }
 
 
+#: ``--monitor`` without a value: ``numnet.babysit.monitor.DEFAULT_EVERY`` (a test checks they
+#: agree; that module loads NumPy, which must wait for ``--threads``).
+MONITOR_EVERY = 20
+
 THREADS_HELP = (
     "BLAS/OpenMP threads; 0 = the libraries' own choice (all cores). 1 is the default because "
     "NumPy's BLAS threads busy-wait: on a 2-core machine that was also running other work, 2 "
@@ -74,6 +78,8 @@ class Option:
         flag: a boolean switch (``--augment`` / ``--no-augment``).
         metavar: placeholder in --help.
         resumable: may be changed by ``--resume`` (e.g. more --epochs); others are locked.
+        const: the value of the flag given without one (``--monitor`` alone); None: the flag
+            needs its value.
     """
 
     key: str
@@ -85,6 +91,7 @@ class Option:
     metavar: str | None = None
     resumable: bool = False
     group: str = "training"
+    const: Any = None
 
     @property
     def flag_name(self) -> str:
@@ -157,6 +164,10 @@ OPTIONS: tuple[Option, ...] = (
     _O("seed", 0, V.nonneg_int, "seed of every random choice (init, split, batches, dropout, "
        "augmentation)", "training", metavar="S"),
     _O("threads", 1, V.nonneg_int, THREADS_HELP, "training", metavar="T", resumable=True),
+    _O("monitor", None, V.pos_int, "record per-layer activation statistics and histograms, "
+       f"weight and gradient norms and update ratios every EVERY steps ({MONITOR_EVERY} when "
+       "EVERY is left out) into monitor.csv and monitor_histograms.npz (default: off)",
+       "training", metavar="EVERY", resumable=True, const=MONITOR_EVERY),
     _O("init_from", None, V.string, "start from this checkpoint's weights: what fits by name and "
        "shape is copied, the rest initialised, and a report lists both (numnet finetune "
        "CHECKPOINT is the same); the architecture is the checkpoint's, model options given here "

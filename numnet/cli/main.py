@@ -42,6 +42,9 @@ HANDLERS = {
     "search": "numnet.cli.search:run",
     "finetune": "numnet.cli.finetune:run",
     "features": "numnet.cli.features:run",
+    "inspect": "numnet.cli.inspect_init:run",
+    "diagnose": "numnet.cli.diagnose:run",
+    "compare": "numnet.cli.compare:run",
 }
 
 
@@ -99,6 +102,7 @@ def add_train_options(
                 opt.flag_name, action=argparse.BooleanOptionalAction, default=default, help=opt.help
             )
         else:
+            optional = {} if opt.const is None else {"nargs": "?", "const": opt.const}
             g.add_argument(
                 opt.flag_name,
                 type=_argtype(opt),
@@ -106,6 +110,7 @@ def add_train_options(
                 default=default,
                 metavar=opt.metavar,
                 help=opt.help,
+                **optional,
             )
     for old, (new, _) in C.RENAMED.items():  # hidden; explicit_train_options warns
         opt = C.BY_KEY[new]
@@ -259,6 +264,10 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     for command in (lr_find, sanity, summary):
         command.add_parser(cmd, add_train_options, suppress)
     transfer_args.add_parsers(cmd, add_train_options, _argtype, suppress)
+    from numnet.cli import compare, diagnose, inspect_init  # neither do these
+
+    for command in (inspect_init, diagnose, compare):
+        command.add_parser(cmd)
     return p
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from numnet import __version__
 from numnet.cli import config as C
 from numnet.cli import dataload, models, rundir
+from numnet.cli.diagnose import print_report
 from numnet.cli.errors import CLIError, UsageError, one_line, os_error
 from numnet.cli.progress import make_progress
 from numnet.cli.record import RunRecorder
@@ -31,6 +32,11 @@ def _callbacks(cfg, data, recorder) -> list:
     # The recorder runs first, so the progress line can show its epoch row (whose mean loss
     # also covers the steps a resumed run took before it was interrupted).
     cbs = [recorder, make_progress(ipe, summary=recorder.last_summary)]
+    if cfg.get("monitor"):
+        from numnet.babysit.monitor import Monitor
+
+        # Before the recorder: a check's histograms are on disk before its last.npz.
+        cbs.insert(0, Monitor(recorder.run_dir, every=cfg["monitor"]))
     if isinstance(data["X_train"], AugmentedImages):
         cbs.insert(0, data["X_train"])
     if cfg["patience"] is not None:
@@ -247,6 +253,7 @@ def _train(solver, run_dir: Path, data, ds) -> int:
         )
         return 128 + signum
     except NonFiniteLossError as e:
+        print_report(run_dir, nonfinite_at=solver.iteration + 1)
         raise CLIError(
             f"training stopped: {one_line(e)} (run so far in {run_dir}: "
             f"{_checkpoint_note(run_dir)})"
@@ -259,4 +266,5 @@ def _train(solver, run_dir: Path, data, ds) -> int:
     from numnet.cli.finish import finish
 
     finish(solver, run_dir, data, ds)
+    print_report(run_dir)
     return 0
