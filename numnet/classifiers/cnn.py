@@ -14,7 +14,13 @@ import numpy as np
 
 from numnet._checks import check_positive_int
 from numnet.backend import get_array_module
-from numnet.classifiers.base import Model, dtype_name, rng_arg
+from numnet.classifiers.base import (
+    Model,
+    check_feature_layer,
+    check_param_budget,
+    dtype_name,
+    rng_arg,
+)
 from numnet.fast_layers import *
 from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
@@ -111,6 +117,7 @@ class ThreeLayerConvNet(Model):
         f = int(num_filters)
         shapes = [(f, c, filter_size, filter_size), (f * (h // 2) * (w // 2), hidden_dim)]
         shapes.append((hidden_dim, num_classes))
+        check_param_budget(shapes)
         for i, shape in enumerate(shapes, start=1):
             self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
             self.params[f"b{i}"] = np.zeros(shape[0] if i == 1 else shape[1], dtype=self.dtype)
@@ -139,6 +146,8 @@ class ThreeLayerConvNet(Model):
         scores, cache3 = affine_forward(h2, p["W3"], p["b3"])
         if y is None:
             return scores
+        if self.keep_activations:
+            self._kept_forward = cache2
 
         loss, dscores = softmax_loss(scores, y, labels_checked=True)
         grads = {}
@@ -148,3 +157,28 @@ class ThreeLayerConvNet(Model):
         _, grads["W1"], grads["b1"] = conv_relu_pool_backward_fast(dh1, cache1, need_dx=False)
         loss = self._with_l2(loss, grads, ("W1", "W2", "W3"))
         return loss, grads
+
+    def _activations_from(self, kept):
+        # The fused conv-relu-pool stores no conv output; its pooled ReLU output is the next
+        # layer's input, which the affine-relu cache holds as (fc_cache, relu_cache).
+        (h1, _, _), relu_in = kept
+        xp = get_array_module(relu_in)
+        return {"layer1": ("relu", h1), "layer2": ("relu", xp.maximum(relu_in, 0))}
+
+    def features(self, X, layer=None):
+        """Output of layer ``layer``, flattened: the input of layer ``layer + 1``.
+
+        Args:
+            X: ``(N, C, H, W)``; cast to ``dtype``.
+            layer: 1 (conv - relu - pool, ``(N, F * H/2 * W/2)``), 2 or None (the hidden
+                affine - relu, ``(N, hidden_dim)``: the head's input).
+        """
+        layer = check_feature_layer(layer, 3)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
+        p = self.params
+        conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
+        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        h, _ = conv_relu_pool_forward_fast(X, p["W1"], p["b1"], conv_param, pool_param)
+        if layer == 2:
+            h, _ = affine_relu_forward(h, p["W2"], p["b2"])
+        return h.reshape(h.shape[0], -1)

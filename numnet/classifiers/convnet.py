@@ -43,8 +43,22 @@ import numpy as np
 
 from numnet._checks import check_choice, check_positive_int
 from numnet._names import CONV_NORMALIZATIONS
-from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
-from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
+from numnet.backend import get_array_module
+from numnet.classifiers._affine_stack import (
+    affine_stack_backward,
+    affine_stack_forward,
+    hidden_stack_forward,
+    stack_activations,
+)
+from numnet.classifiers.base import (
+    Model,
+    check_feature_layer,
+    check_keep_ratio,
+    check_param_budget,
+    dtype_name,
+    int_list,
+    rng_arg,
+)
 from numnet.classifiers.cnn import check_images, check_input_dim
 from numnet.fast_layers import (
     conv_backward_fast,
@@ -193,6 +207,7 @@ class ConvNet(Model):
             prev = d
         norm = normalization is not None
         self.bn_params = []
+        check_param_budget(shapes)
         for i, shape in enumerate(shapes, start=1):
             self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
             out = shape[0] if len(shape) == 4 else shape[1]
@@ -242,24 +257,10 @@ class ConvNet(Model):
         mode = "test" if y is None else "train"
         if y is not None:
             y = self._labels(y, X.shape[0])
-        for bp in self.bn_params:
-            bp["mode"] = mode
-        if self.use_dropout:
-            self.dropout_param["mode"] = mode
+        self._set_modes(mode)
 
         p, L, norm = self.params, self.num_layers, self.normalization is not None
-        h, caches = X, []
-        for i in range(1, self.num_conv + 1):
-            h, c_conv = conv_forward_fast(h, p[f"W{i}"], p[f"b{i}"], self.conv_param)
-            c_norm = c_pool = None
-            if norm:
-                h, c_norm = self._conv_norm_forward(h, i)
-            # relu is monotonic, so max pool and relu commute exactly (values and gradients);
-            # pooling first lets relu touch 4x fewer values.
-            if self._conv_pool[i - 1]:
-                h, c_pool = max_pool_forward_fast(h, _POOL)
-            h, c_relu = relu_forward(h)
-            caches.append((c_conv, c_norm, c_pool, c_relu))
+        h, caches = self._conv_forward(X, self.num_conv)
         scores, c_fc = affine_stack_forward(
             h,
             p,
@@ -270,10 +271,14 @@ class ConvNet(Model):
         )
         if y is None:
             return scores
+        if self.keep_activations:
+            self._kept_forward = (caches, c_fc)
 
         loss, dscores = softmax_loss(scores, y, labels_checked=True)
-        dh, grads = affine_stack_backward(dscores, c_fc, need_dx=self.num_conv > 0)
-        for i in range(self.num_conv, 0, -1):
+        # Frozen layers below the first trainable one need no gradient (see Model.freeze).
+        first = self.first_trainable_layer()
+        dh, grads = affine_stack_backward(dscores, c_fc, need_dx=first <= self.num_conv)
+        for i in range(self.num_conv, first - 1, -1):
             c_conv, c_norm, c_pool, c_relu = caches[i - 1]
             dh = relu_backward(dh, c_relu)
             if c_pool is not None:
@@ -281,6 +286,65 @@ class ConvNet(Model):
             if norm:
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = self._conv_norm_backward(dh, c_norm)
             # The images need no gradient: skip the first conv's col2im entirely.
-            dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_conv, need_dx=i > 1)
+            dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_conv, need_dx=i > first)
         loss = self._with_l2(loss, grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
+
+    def _activations_from(self, kept):
+        caches, c_fc = kept
+        out = {}
+        for i, (_, _, _, c_relu) in enumerate(caches, start=1):
+            out[f"layer{i}"] = ("relu", get_array_module(c_relu).maximum(c_relu, 0))
+        return {**out, **stack_activations(c_fc)}
+
+    def _set_modes(self, mode: str) -> None:
+        self.set_norm_modes(mode)
+        if self.use_dropout:
+            self.dropout_param["mode"] = mode
+
+    def _conv_forward(self, X, last: int):
+        """Conv layers 1..``last`` forward: ``(h, caches)``.
+
+        ``h`` is the last one's ``(N, F, H', W')`` output (``X`` itself when ``last`` is 0).
+        """
+        h, caches = X, []
+        for i in range(1, last + 1):
+            h, c_conv = conv_forward_fast(
+                h, self.params[f"W{i}"], self.params[f"b{i}"], self.conv_param
+            )
+            c_norm = c_pool = None
+            if self.normalization is not None:
+                h, c_norm = self._conv_norm_forward(h, i)
+            # relu is monotonic, so max pool and relu commute exactly (values and gradients);
+            # pooling first lets relu touch 4x fewer values.
+            if self._conv_pool[i - 1]:
+                h, c_pool = max_pool_forward_fast(h, _POOL)
+            h, c_relu = relu_forward(h)
+            caches.append((c_conv, c_norm, c_pool, c_relu))
+        return h, caches
+
+    def features(self, X, layer=None):
+        """Test-mode output of layer ``layer``, flattened: the input of layer ``layer + 1``.
+
+        Args:
+            X: ``(N, C, H, W)`` images; cast to ``dtype``.
+            layer: 1..L-1; None for L-1, the penultimate layer (the head's input).
+
+        Returns:
+            ``(N, D)`` features: after the layer's norm, pool and relu (hidden affine layers:
+            after relu; dropout is off in test mode).
+        """
+        layer = check_feature_layer(layer, self.num_layers)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
+        self._set_modes("test")
+        h, _ = self._conv_forward(X, min(layer, self.num_conv))
+        if layer > self.num_conv:
+            h, _ = hidden_stack_forward(
+                h,
+                self.params,
+                range(self.num_conv + 1, layer + 1),
+                _AFFINE_NORM[self.normalization],
+                self.bn_params,
+                self.dropout_param if self.use_dropout else None,
+            )
+        return h.reshape(h.shape[0], -1)
