@@ -36,29 +36,18 @@ import numpy as np
 
 from numnet import _random, _solver_settings, param_groups
 from numnet._checks import check_train_val_data
-from numnet._finite import first_nonfinite
+from numnet._finite import finite_probe, first_nonfinite
 from numnet._interrupts import deferred_sigint
 from numnet._solver_persistence import SolverPersistence
 from numnet._solver_settings import SETTINGS
 from numnet._step_undo import StepUndo, nonfinite_error
-from numnet.backend import get_array_module, host_floats, to_numpy
+from numnet.backend import host_floats, to_numpy
 from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
 from numnet.metrics import predict
 from numnet.optim import DEFAULT_LEARNING_RATES, global_norm
 from numnet.optim import clip_grads_by_global_norm as _clip
 
 __all__ = ["SETTINGS", "NonFiniteLossError", "Solver"]
-
-
-def _sum_all(arrays):
-    """One float64 scalar, on the arrays' device: finite iff no element of any array is nan/inf.
-
-    (Or an overflow of huge finite values, which the caller then tells apart.) 0.0 for none.
-    """
-    total = 0.0
-    for a in arrays:
-        total = total + get_array_module(a).sum(a, dtype="float64")
-    return total
 
 
 class Solver(SolverPersistence):
@@ -236,7 +225,7 @@ class Solver(SolverPersistence):
                 next_w, next_config = self.update_rule(undo.writable(w), dw, config)
                 self.model.params[p] = next_w
                 self.optim_configs[p] = next_config
-            params_sum = _sum_all([self.model.params[p] for p in trainable])
+            params_sum = finite_probe([self.model.params[p] for p in trainable])
         loss, norm, params_sum = host_floats(loss, norm, params_sum)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             undo()
