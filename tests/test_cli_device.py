@@ -122,3 +122,29 @@ def test_lr_find_on_the_device_suggests_what_the_cpu_suggests(
         assert [float(v) for v in a.split(",")] == pytest.approx(
             [float(v) for v in b.split(",")], rel=1e-4, nan_ok=True
         )
+
+
+def test_features_and_finetune_on_the_device(guard_cuda, tiny_data, tmp_path, capsys):
+    import numpy as np
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, *train_argv(tiny_data, run, "--epochs", "1"))
+    assert code == 0, err
+    feats = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / f"{device}.npz"
+        code, _, err = run_cli(capsys, "features", run / "best.npz", "--data-dir", tiny_data,
+                               "--out", out, "--num-val", "40", "--device", device)  # fmt: skip
+        assert code == 0, err
+        with np.load(out, allow_pickle=False) as f:
+            feats[device] = {k: f[k] for k in f.files}
+    assert feats["cpu"].keys() == feats["cuda"].keys()
+    for k, a in feats["cpu"].items():
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(feats["cuda"][k], a, rtol=1e-4, atol=1e-5, err_msg=k)
+        else:
+            np.testing.assert_array_equal(feats["cuda"][k], a, err_msg=k)
+    argv = train_argv(tiny_data, tmp_path / "ft", "--epochs", "1", "--device", "cuda")
+    code, _, err = run_cli(capsys, "finetune", run / "best.npz", *argv[1:])
+    assert code == 0, err
+    assert rundir.read_json(tmp_path / "ft" / rundir.CONFIG)["options"]["device"] == "cuda"
