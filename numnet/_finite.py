@@ -15,6 +15,18 @@ import numpy as np
 from numnet.backend import get_array_module
 
 
+def finite_probe(arrays):
+    """One float64 scalar, left on the arrays' device: finite iff no array holds a nan or inf.
+
+    (A huge but finite array may also overflow it: ``first_nonfinite`` tells the two apart.) The
+    caller reads it with other values in one transfer (the Solver: with the loss). 0.0 for none.
+    """
+    total = 0.0
+    for a in arrays:
+        total = total + get_array_module(a).sum(a, dtype="float64")
+    return total
+
+
 def first_nonfinite(arrays: Mapping) -> str | None:
     """The name of the first array in ``arrays`` holding a nan or inf, or None if all are finite.
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from numnet import optim
 from numnet._solver_settings import is_custom_rule
+from numnet.backend import get_array_module
 from numnet.callbacks import NonFiniteLossError
 
 
@@ -77,7 +76,8 @@ def nonfinite_error(solver, t, loss, norm, grads, param=None) -> NonFiniteLossEr
     elif not math.isfinite(float(loss)):
         what = f"non-finite loss {float(loss)}"
     else:
-        bad = next((k for k, g in grads.items() if not bool(np.all(np.isfinite(g)))), None)
+        finite = lambda g: bool(get_array_module(g).isfinite(g).all())  # noqa: E731
+        bad = next((k for k, g in grads.items() if not finite(g)), None)
         # All finite but the norm overflowed: gradients too large to square and sum.
         what = f"non-finite gradient {f'of {bad!r}' if bad is not None else f'norm {norm}'}"
     last = f"{float(solver.loss_history[-1]):g}" if solver.loss_history else "none yet"

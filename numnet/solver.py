@@ -36,12 +36,12 @@ import numpy as np
 
 from numnet import _random, _solver_settings, param_groups
 from numnet._checks import check_train_val_data
-from numnet._finite import first_nonfinite
+from numnet._finite import finite_probe, first_nonfinite
 from numnet._interrupts import deferred_sigint
 from numnet._solver_persistence import SolverPersistence
 from numnet._solver_settings import SETTINGS
 from numnet._step_undo import StepUndo, nonfinite_error
-from numnet.backend import to_numpy
+from numnet.backend import host_floats, to_numpy
 from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
 from numnet.metrics import predict
 from numnet.optim import DEFAULT_LEARNING_RATES, global_norm
@@ -213,30 +213,37 @@ class Solver(SolverPersistence):
             trainable, norm = _clip(trainable, self.grad_clip)
         else:
             norm = global_norm(trainable)
-        if not (math.isfinite(float(loss)) and math.isfinite(norm)):
+        # Update first, then read the device once: the loss, the norm and a sum of the updated
+        # params (finite iff every param is) in one transfer. A step that met a nan or inf is
+        # taken back whole by undo(), so updating before the check changes no outcome.
+        with np.errstate(all="ignore"):  # every non-finite outcome is checked right below
+            for p, w in self.model.params.items():
+                if p in frozen:
+                    continue
+                dw = trainable[p]
+                config = self.optim_configs[p]
+                next_w, next_config = self.update_rule(undo.writable(w), dw, config)
+                self.model.params[p] = next_w
+                self.optim_configs[p] = next_config
+            params_sum = finite_probe([self.model.params[p] for p in trainable])
+        loss, norm, params_sum = host_floats(loss, norm, params_sum)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
             undo()
             raise nonfinite_error(self, t, loss, norm, trainable)
-        self.loss_history.append(loss)
-
-        # Perform a parameter update
-        for p, w in self.model.params.items():
-            if p in frozen:
-                continue
-            dw = trainable[p]
-            config = self.optim_configs[p]
-            next_w, next_config = self.update_rule(undo.writable(w), dw, config)
-            self.model.params[p] = next_w
-            self.optim_configs[p] = next_config
-        bad = first_nonfinite({p: self.model.params[p] for p in trainable})
+        # A non-finite sum may still be an overflow of finite params: then look exactly.
+        params = {p: self.model.params[p] for p in trainable}
+        bad = None if math.isfinite(params_sum) else first_nonfinite(params)
         if bad is not None:  # never keep (or later save) a model that cannot predict
             undo()
-            self.loss_history.pop()
             raise nonfinite_error(self, t, loss, norm, trainable, param=bad)
+        self.loss_history.append(loss)
         return norm
 
     # --------------------------------------------------------------- checking
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Check accuracy of the model on the provided data.
+
+        ``numnet.metrics.predict`` reads the predictions off a GPU once per call.
 
         Args:
             X: array of data, shape (N, d_1, ..., d_k).

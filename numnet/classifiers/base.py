@@ -28,11 +28,12 @@ import numpy as np
 from numnet import param_groups
 from numnet._checks import check_positive_int
 from numnet._random import as_generator
-from numnet.backend import to_numpy
+from numnet.backend import to_device, to_numpy
+from numnet.classifiers._device import OnDevice
 from numnet.metrics import predict
 
 
-class Model:
+class Model(OnDevice):
     """Base class: subclasses set ``params``, ``bn_params`` and ``_config`` in ``__init__``.
 
     Attributes:
@@ -122,7 +123,7 @@ class Model:
                 got = np.asarray(a).dtype
                 raise ValueError(f"buffer {k!r} must have dtype {self.dtype}, got {got}")
         for k, (bp, key, _) in slots.items():
-            bp[key] = np.array(buffers[k], copy=True)
+            bp[key] = to_device(np.array(buffers[k], copy=True), self.xp)
 
     # -------------------------------------------------------------- params / tuning
     def _check_names(self, names) -> list[str]:
@@ -218,7 +219,8 @@ class Model:
             if want != got:
                 raise ValueError(f"param {n!r} must have shape {want}, got {got} in src")
         for n in names:
-            self.params[n] = np.array(src[n], dtype=self.dtype, copy=True)
+            host = np.array(to_numpy(src[n]), dtype=self.dtype, copy=True)
+            self.params[n] = to_device(host, self.xp)
         return sorted(names)
 
     def num_params(self) -> int:
@@ -226,21 +228,32 @@ class Model:
         return int(sum(p.size for p in self.params.values()))
 
     # ----------------------------------------------------------------- computation
-    def _l2(self, grads: dict, weight_names) -> float:
+    def _l2(self, grads: dict, weight_names):
         """Return ``0.5 * reg * sum(W**2)`` over ``weight_names`` and add ``reg * W`` to ``grads``.
 
         ``grads`` entries are replaced (not updated in place) so no layer's array is written into;
-        a weight without an entry (a frozen layer whose backward was skipped) gets none.
+        a weight without an entry (a frozen layer whose backward was skipped) gets none. The sum
+        stays a scalar of the params' array module (no wait for a GPU).
         """
         if self.reg == 0.0:
             return 0.0
         total = 0.0
         for n in weight_names:
             w = self.params[n]
-            total += float((w * w).sum())
+            total = total + (w * w).sum()
             if n in grads:
                 grads[n] = grads[n] + self.reg * w
         return 0.5 * self.reg * total
+
+    def _with_l2(self, loss, grads: dict, weight_names):
+        """The data ``loss`` plus ``_l2`` (which adds ``reg * W`` to ``grads``).
+
+        Returns:
+            A Python float on the host; on a GPU a 0-d array, left for the caller to read (the
+            Solver reads it once per step, together with the gradient norm).
+        """
+        total = loss + self._l2(grads, weight_names)
+        return float(total) if self.xp is np else total
 
     def activations(self) -> dict[str, tuple[str, np.ndarray]]:
         """Each hidden layer's output in the last training forward made with ``keep_activations``.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numnet._checks import check_labels, check_positive_int
+from numnet._checks import check_positive_int
 from numnet.backend import get_array_module
 from numnet.classifiers.base import (
     Model,
@@ -40,9 +40,12 @@ def check_input_dim(input_dim) -> tuple[int, int, int]:
     return tuple(int(v) for v in dims)
 
 
-def check_images(X, dtype, input_dim) -> np.ndarray:
-    """``X`` as an ``(N, C, H, W)`` array of ``dtype`` matching ``input_dim`` (no needless copy)."""
-    X = get_array_module(X).asarray(X, dtype=dtype)
+def check_images(X, dtype, input_dim, xp=None) -> np.ndarray:
+    """``X`` as an ``(N, C, H, W)`` array of ``dtype`` matching ``input_dim`` (no needless copy).
+
+    ``xp``: the array module to put it in (a model's); None keeps ``X``'s own.
+    """
+    X = (get_array_module(X) if xp is None else xp).asarray(X, dtype=dtype)
     if X.ndim != 4 or X.shape[1:] != tuple(input_dim):
         c, h, w = input_dim
         raise ValueError(f"X must have shape (N, {c}, {h}, {w}), got {X.shape}")
@@ -127,12 +130,12 @@ class ThreeLayerConvNet(Model):
             y: ``(N,)`` integer labels in ``[0, num_classes)``, or None.
 
         Returns:
-            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: float loss
+            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: scalar loss
             (softmax plus ``0.5*reg*sum`` of the squared W1..W3) and gradients shaped like params.
         """
-        X = check_images(X, self.dtype, self.input_dim)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
         if y is not None:
-            check_labels("y", y, X.shape[0], self.num_classes)
+            y = self._labels(y, X.shape[0])
         p = self.params
         conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
         pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
@@ -146,13 +149,13 @@ class ThreeLayerConvNet(Model):
         if self.keep_activations:
             self._kept_forward = cache2
 
-        loss, dscores = softmax_loss(scores, y)
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
         grads = {}
         dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
         dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
         # The images' gradient is never needed, so it is never computed.
         _, grads["W1"], grads["b1"] = conv_relu_pool_backward_fast(dh1, cache1, need_dx=False)
-        loss = float(loss) + self._l2(grads, ("W1", "W2", "W3"))
+        loss = self._with_l2(loss, grads, ("W1", "W2", "W3"))
         return loss, grads
 
     def _activations_from(self, kept):
@@ -171,7 +174,7 @@ class ThreeLayerConvNet(Model):
                 affine - relu, ``(N, hidden_dim)``: the head's input).
         """
         layer = check_feature_layer(layer, 3)
-        X = check_images(X, self.dtype, self.input_dim)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
         p = self.params
         conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
         pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}

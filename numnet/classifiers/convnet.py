@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._checks import check_choice, check_positive_int
 from numnet._names import CONV_NORMALIZATIONS
 from numnet.backend import get_array_module
 from numnet.classifiers._affine_stack import (
@@ -250,13 +250,13 @@ class ConvNet(Model):
             y: ``(N,)`` integer labels in ``[0, num_classes)``, or None for test mode.
 
         Returns:
-            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: float loss (softmax
+            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: scalar loss (softmax
             plus ``0.5*reg*sum(W**2)`` over every ``W``) and gradients shaped like ``params``.
         """
-        X = check_images(X, self.dtype, self.input_dim)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
         mode = "test" if y is None else "train"
         if y is not None:
-            check_labels("y", y, X.shape[0], self.num_classes)
+            y = self._labels(y, X.shape[0])
         self._set_modes(mode)
 
         p, L, norm = self.params, self.num_layers, self.normalization is not None
@@ -274,7 +274,7 @@ class ConvNet(Model):
         if self.keep_activations:
             self._kept_forward = (caches, c_fc)
 
-        loss, dscores = softmax_loss(scores, y)
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
         # Frozen layers below the first trainable one need no gradient (see Model.freeze).
         first = self.first_trainable_layer()
         dh, grads = affine_stack_backward(dscores, c_fc, need_dx=first <= self.num_conv)
@@ -287,7 +287,7 @@ class ConvNet(Model):
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = self._conv_norm_backward(dh, c_norm)
             # The images need no gradient: skip the first conv's col2im entirely.
             dh, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dh, c_conv, need_dx=i > first)
-        loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
+        loss = self._with_l2(loss, grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
 
     def _activations_from(self, kept):
@@ -335,7 +335,7 @@ class ConvNet(Model):
             after relu; dropout is off in test mode).
         """
         layer = check_feature_layer(layer, self.num_layers)
-        X = check_images(X, self.dtype, self.input_dim)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
         self._set_modes("test")
         h, _ = self._conv_forward(X, min(layer, self.num_conv))
         if layer > self.num_conv:

@@ -29,7 +29,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._checks import check_choice, check_positive_int
 from numnet._names import FC_NORMALIZATIONS
 from numnet._random import as_generator
 from numnet.backend import get_array_module
@@ -55,15 +55,16 @@ from numnet.layers import *
 NORMALIZATIONS = FC_NORMALIZATIONS
 
 
-def check_X(X, dtype, input_dim) -> np.ndarray:
+def check_X(X, dtype, input_dim, xp=None) -> np.ndarray:
     """``X`` as an array of ``dtype``, checked to be ``(N, *)`` with ``prod(*) == input_dim``.
 
-    No copy is made when ``X`` already is such an array.
+    No copy is made when ``X`` already is such an array. ``xp``: the array module to put it in (a
+    model's: a host batch goes to the model's GPU); None keeps ``X``'s own.
 
     Raises:
         ValueError: ``X`` has fewer than 2 dimensions or the wrong number of features per row.
     """
-    X = get_array_module(X).asarray(X, dtype=dtype)
+    X = (get_array_module(X) if xp is None else xp).asarray(X, dtype=dtype)
     if X.ndim < 2 or int(np.prod(X.shape[1:])) != input_dim:
         raise ValueError(
             f"X must have shape (N, ...) with {input_dim} features per row, got shape {X.shape}"
@@ -134,19 +135,19 @@ class TwoLayerNet(Model):
             y: ``(N,)`` integer labels in ``[0, C)``, or None.
 
         Returns:
-            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: float loss (softmax plus
+            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: scalar loss (softmax plus
             ``0.5*reg*(sum(W1**2) + sum(W2**2))``) and a dict of gradients shaped like ``params``.
         """
-        X = check_X(X, self.dtype, self.input_dim)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
         scores, cache = affine_stack_forward(X, self.params, (1, 2), None, [], None)
         if y is None:
             return scores
-        check_labels("y", y, X.shape[0], self.num_classes)
+        y = self._labels(y, X.shape[0])
         if self.keep_activations:
             self._kept_forward = cache
-        loss, dscores = softmax_loss(scores, y)
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
         _, grads = affine_stack_backward(dscores, cache, need_dx=False)
-        loss = float(loss) + self._l2(grads, ("W1", "W2"))
+        loss = self._with_l2(loss, grads, ("W1", "W2"))
         return loss, grads
 
     def _activations_from(self, kept):
@@ -160,7 +161,7 @@ class TwoLayerNet(Model):
             layer: 1 or None (the only hidden layer).
         """
         check_feature_layer(layer, 2)
-        X = check_X(X, self.dtype, self.input_dim)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
         h, _ = hidden_stack_forward(X.reshape(X.shape[0], -1), self.params, (1,), None, [], None)
         return h
 
@@ -281,13 +282,13 @@ class FullyConnectedNet(Model):
             y: ``(N,)`` integer labels in ``[0, C)``, or None for test mode.
 
         Returns:
-            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: float loss (softmax plus
+            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: scalar loss (softmax plus
             ``0.5*reg*sum_i sum(Wi**2)``) and a dict of gradients shaped like ``params``.
         """
-        X = check_X(X, self.dtype, self.input_dim)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
         mode = "test" if y is None else "train"
         if y is not None:
-            check_labels("y", y, X.shape[0], self.num_classes)
+            y = self._labels(y, X.shape[0])
         if self.use_dropout:
             self.dropout_param["mode"] = mode
         if self.normalization == "batchnorm":
@@ -306,9 +307,9 @@ class FullyConnectedNet(Model):
             return scores
         if self.keep_activations:
             self._kept_forward = cache
-        loss, dscores = softmax_loss(scores, y)
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
         _, grads = affine_stack_backward(dscores, cache, need_dx=False)
-        loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
+        loss = self._with_l2(loss, grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
 
     def _activations_from(self, kept):
@@ -325,7 +326,7 @@ class FullyConnectedNet(Model):
             ``(N, hidden_dims[layer - 1])`` features.
         """
         layer = check_feature_layer(layer, self.num_layers)
-        X = check_X(X, self.dtype, self.input_dim)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
         if self.use_dropout:
             self.dropout_param["mode"] = "test"
         if self.normalization == "batchnorm":

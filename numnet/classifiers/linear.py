@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._checks import check_choice, check_positive_int
 from numnet.classifiers.base import Model, dtype_name, rng_arg
 from numnet.classifiers.fc_net import check_X
 from numnet.initializers import check_scheme, init_weight
@@ -75,16 +75,16 @@ class LinearClassifier(Model):
             y: ``(N,)`` integer labels in ``[0, C)``, or None.
 
         Returns:
-            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: float loss (data loss plus
+            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: scalar loss (data loss plus
             ``0.5*reg*sum(W1**2)``) and gradients of ``W1`` and ``b1``.
         """
-        X = check_X(X, self.dtype, self.input_dim)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
         scores, cache = affine_forward(X, self.params["W1"], self.params["b1"])
         if y is None:
             return scores
-        check_labels("y", y, X.shape[0], self.num_classes)
-        loss, dscores = LOSSES[self.loss_name](scores, y)
+        y = self._labels(y, X.shape[0])
+        loss, dscores = LOSSES[self.loss_name](scores, y, labels_checked=True)
         _, dw, db = affine_backward(dscores, cache)
         grads = {"W1": dw, "b1": db}
-        loss = float(loss) + self._l2(grads, ("W1",))
+        loss = self._with_l2(loss, grads, ("W1",))
         return loss, grads

@@ -41,6 +41,7 @@ SCHEDULES = tuple(
 )
 NORMS = tuple("none" if n is None else n for n in _names.CONV_NORMALIZATIONS)
 INITS = _names.INIT_SCHEMES
+DEVICES = _names.DEVICES
 
 #: Old option name -> (its new name, why it changed); the old flag and config key still work.
 RENAMED = {"dropout": ("dropout_keep", "it is a keep probability")}
@@ -168,6 +169,10 @@ OPTIONS: tuple[Option, ...] = (
        f"weight and gradient norms and update ratios every EVERY steps ({MONITOR_EVERY} when "
        "EVERY is left out) into monitor.csv and monitor_histograms.npz (default: off)",
        "training", metavar="EVERY", resumable=True, const=MONITOR_EVERY),
+    _O("device", "cpu", V.string, "where the model computes: cpu (NumPy) or cuda (CuPy on an "
+       "NVIDIA GPU; pip install 'numnet[gpu]'). The data stays on the host and moves a batch at "
+       "a time; checkpoints are the same either way", "training", choices=DEVICES,
+       resumable=True),
     _O("init_from", None, V.string, "start from this checkpoint's weights: what fits by name and "
        "shape is copied, the rest initialised, and a report lists both (numnet finetune "
        "CHECKPOINT is the same); the architecture is the checkpoint's, model options given here "

@@ -13,6 +13,7 @@ from pathlib import Path
 from numnet.cli import config as C
 from numnet.cli import dataload, metrics, models, rundir
 from numnet.cli.errors import CLIError, UsageError
+from numnet.cli.setup import on_device
 
 
 def _options(checkpoint: Path, data: str | None) -> dict:
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
     if not checkpoint.is_file():
         raise CLIError(f"checkpoint {checkpoint} not found")
     cfg = _options(checkpoint, args.data)
-    model = models.load_checkpoint_model(checkpoint)
+    model = on_device(models.load_checkpoint_model(checkpoint), args.device)
     if args.data_dir is not None:
         cfg["data_dir"] = args.data_dir
     ds = dataload.load(cfg["data"], cfg["data_dir"], args.download or cfg["download"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from numnet.cli import config as C
 from numnet.cli import dataload, models, rundir
 from numnet.cli.errors import CLIError, UsageError, one_line
+from numnet.cli.setup import on_device
 
 
 def _run_config(checkpoint: Path) -> dict:
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
     cfg = {**C.defaults(), "data": name, "data_dir": data_dir, "classes": args.classes,
            "per_class": args.per_class, "num_val": args.num_val, "num_test": args.num_test,
            "seed": args.seed}  # fmt: skip
-    model = models.load_checkpoint_model(checkpoint, params="last")
+    model = on_device(models.load_checkpoint_model(checkpoint, params="last"), args.device)
     ds = dataload.subset(dataload.load(name, data_dir, args.download), cfg)
     want, got = models.input_shape(model), tuple(ds.image_shape)
     if want != got and want != (int(np.prod(got)),):

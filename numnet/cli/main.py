@@ -216,6 +216,13 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         metavar="T",
         help="BLAS/OpenMP threads (0: the libraries' own choice); see numnet train --help",
     )
+    e.add_argument(
+        "--device",
+        type=_argtype(C.BY_KEY["device"]),
+        choices=C.DEVICES,
+        default="cpu",
+        help="cpu (NumPy) or cuda (CuPy on an NVIDIA GPU); see numnet train --help",
+    )
 
     pl = cmd("plot", "redraw the plots of a run directory from its saved metrics")
     pl.add_argument("run_dir", metavar="RUN_DIR", type=_path)

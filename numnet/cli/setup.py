@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from numnet.cli import config as C
 from numnet.cli import dataload, models
-from numnet.cli.errors import UsageError
+from numnet.cli.errors import CLIError, UsageError, one_line
 
 #: Training-accuracy sample per check (the course's Solver default).
 TRAIN_ACC_SAMPLES = 1000
@@ -46,8 +46,27 @@ def model_config(cfg: Mapping) -> dict:
 
 
 def build_model(cfg: Mapping):
-    """The model ``numnet train`` would train (not loaded from anywhere: freshly initialised)."""
-    return models.build(model_config(cfg))
+    """The model ``numnet train`` would train (freshly initialised), on the ``--device``."""
+    return on_device(models.build(model_config(cfg)), cfg["device"])
+
+
+def array_module(device: str):
+    """The array module of ``--device`` (``"cpu"``: numpy, ``"cuda"``: cupy).
+
+    Raises:
+        CLIError: ``cuda`` without CuPy or without a usable GPU (the library's one line).
+    """
+    from numnet.backend import device_module
+
+    try:
+        return device_module(device)
+    except (RuntimeError, ValueError) as e:
+        raise CLIError(f"--device {device}: {one_line(e)}") from None
+
+
+def on_device(model, device: str):
+    """``model`` moved to ``device`` (see ``array_module``); returns it."""
+    return model.to(array_module(device))
 
 
 def load_data(cfg: Mapping):

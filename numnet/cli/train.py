@@ -21,7 +21,7 @@ from numnet.cli.diagnose import print_report
 from numnet.cli.errors import CLIError, UsageError, one_line, os_error
 from numnet.cli.progress import make_progress
 from numnet.cli.record import RunRecorder
-from numnet.cli.setup import lr_schedule, optim_config, prepared_data, solver_kwargs
+from numnet.cli.setup import lr_schedule, on_device, optim_config, prepared_data, solver_kwargs
 from numnet.data import AugmentedImages
 
 __all__ = ["lr_schedule", "optim_config", "run", "solver_kwargs"]  # from numnet.cli.setup
@@ -95,6 +95,7 @@ def _new(args, explicit) -> int:
         model = models.build(models.model_kwargs(cfg, spec.image_shape, k))
     else:
         model = models.build(source.model_config(cfg, explicit, spec.image_shape, k))
+    model = on_device(model, cfg["device"])  # before any weights are loaded into it
     ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
     norm = source.normalization(cfg["data"]) if source is not None else None
     data = prepared_data(ds, cfg, norm)
@@ -173,7 +174,7 @@ def _resume_locked(args, explicit, run_dir: Path) -> int:
     cfg = {**C.defaults(), **options, **explicit}
     rundir.remove_stale_temps(run_dir)
     last = run_dir / rundir.LAST
-    model = models.build(model_config)
+    model = on_device(models.build(model_config), cfg["device"])  # before its state is loaded
     ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
     # A run from a checkpoint used that checkpoint's normalisation: the one it recorded.
     norm = dataload.saved_normalization(saved, cfg["data"]) if cfg.get("init_from") else None

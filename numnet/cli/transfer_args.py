@@ -93,7 +93,7 @@ def add_parsers(cmd, add_train_options, argtype, suppress: bool = False) -> None
         default=None,
         help="data set (default: the one the checkpoint's run trained on)",
     )
-    for key in ("data_dir", "classes", "per_class", "num_val", "num_test", "seed"):
+    for key in ("data_dir", "classes", "per_class", "num_val", "num_test", "seed", "device"):
         opt = C.BY_KEY[key]
         e.add_argument(opt.flag_name, type=argtype(opt), default=opt.default, metavar=opt.metavar,
                        help=opt.help)  # fmt: skip
