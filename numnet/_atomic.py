@@ -1,15 +1,24 @@
-"""Atomic file writes: a temp file in the same folder, fsync, then ``os.replace``.
+"""Atomic file writes: a temp file in the same folder, fsync, ``os.replace``, fsync the folder.
 
-A crash or Ctrl-C mid-write leaves either the old file or the new one, never a torn file.
+A crash or Ctrl-C mid-write leaves either the old file or the new one, never a torn file; once
+the write returned, the new file survives a power cut too (the rename itself is synced). A kill
+between the temp file's creation and the rename leaves the temp file behind: its name is
+``.<name>.<8 random characters><suffix>`` (``tempfile.mkstemp``'s), and
+:func:`remove_stale_temps` removes exactly such files of given final names, never anything else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+#: The random part of a ``tempfile.mkstemp`` name.
+_RANDOM = "[a-z0-9_]{8}"
 
 
 def temp_beside(path: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str]:
@@ -66,6 +75,55 @@ def atomic_open(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    sync_folder(Path(path).parent)
+
+
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy the file ``src`` to ``dst`` atomically (``dst`` is the old file or the whole copy)."""
+    with open(src, "rb") as f, atomic_open(dst, "wb") as out:
+        shutil.copyfileobj(f, out, 1 << 20)
+
+
+def sync_folder(folder: str | os.PathLike) -> None:
+    """Fsync a folder, so that renames into it survive a power cut (where the OS allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # not every file system syncs a directory
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(
+    folder: str | os.PathLike, names: Iterable[str], suffix: str = ".tmp"
+) -> list[Path]:
+    """Remove the temp files an interrupted :func:`atomic_open` left for any of ``names``.
+
+    Only ``.<name>.<8 random characters><suffix>`` files in ``folder`` itself go (the pattern
+    ``temp_beside`` creates); a user's own file never matches. Call it only where no other
+    process is writing (numnet holds the folder's lock), as a live writer's temp file matches.
+
+    Returns:
+        The files removed.
+    """
+    folder = Path(folder)
+    pattern = re.compile(
+        "|".join(rf"\.{re.escape(n)}\.{_RANDOM}{re.escape(suffix)}" for n in names) or "(?!)"
+    )
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

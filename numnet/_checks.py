@@ -106,11 +106,15 @@ def check_positive_float(name: str, value, allow_none: bool = False):
     return value
 
 
-def check_train_val_data(data) -> None:
+def check_train_val_data(data, num_classes: int | None = None) -> None:
     """Raise ValueError unless ``data`` holds ``X_train``, ``y_train``, ``X_val``, ``y_val``.
 
     Each X is an array (N, ...) with a batch axis, each y an (N,) integer array of the same
-    length, and the training split is not empty. Other keys are allowed and ignored.
+    length, and neither split is empty. Other keys are allowed and ignored.
+
+    Args:
+        data: the dict.
+        num_classes: C, when known: every label must then be in ``[0, C)``.
     """
     check_keys("data", data, ("X_train", "y_train", "X_val", "y_val"))
     for split in ("train", "val"):
@@ -129,5 +133,7 @@ def check_train_val_data(data) -> None:
                 f"data['y_{split}'] must be a 1-D array of integer labels, "
                 f"got shape {y.shape} dtype {y.dtype}"
             )
-    if data["X_train"].shape[0] == 0:
-        raise ValueError("data['X_train'] must hold at least one sample, got 0")
+        if X.shape[0] == 0:
+            raise ValueError(f"data['X_{split}'] must hold at least one sample, got 0")
+        if num_classes is not None:
+            check_labels(f"data['y_{split}']", y, y.shape[0], num_classes)

@@ -23,3 +23,6 @@ CONV_NORMALIZATIONS = (None, "batchnorm", "groupnorm", "layernorm")
 
 #: The suggestion rules of ``numnet.babysit.lr_find`` (its ``RULES``), its default first.
 LR_FIND_RULES = ("numnet", "steep", "valley", "minimum/10")
+
+#: The devices of ``numnet.backend.device_module`` (``"cpu"``: NumPy, ``"cuda"``: CuPy).
+DEVICES = ("cpu", "cuda")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from numnet import _solver_settings, _solver_state
 from numnet import checkpoint as _ckpt
+from numnet._state import StateDictError, check_finite
 
 if TYPE_CHECKING:
     from numnet.solver import Solver
@@ -91,8 +92,19 @@ class SolverPersistence:
         self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch:d}.npz")
 
     def save_checkpoint(self, path) -> None:
-        """Write ``state_dict()`` to ``path`` atomically (see ``numnet.checkpoint``)."""
-        _ckpt.save_checkpoint(self, path)
+        """Write ``state_dict()`` to ``path`` atomically (see ``numnet.checkpoint``).
+
+        Raises:
+            ValueError: a param or best param is not finite; nothing is written (a file of a
+                broken model would only be evaluated or resumed by mistake).
+        """
+        state = self.state_dict()
+        try:
+            check_finite("model/params", state["model"]["params"])
+            check_finite("best_params", state["best_params"])
+        except StateDictError as e:
+            raise ValueError(f"not writing {path}: {e.key!r} {e.reason}") from None
+        _ckpt.write_state(path, state)
 
     @classmethod
     def resume(cls, path, model=None, data=None, **overrides) -> Solver:

@@ -10,10 +10,13 @@ schedule, a Generator seed, a path) has its own line in ``config``.
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import os
 
 import numpy as np
 
+from numnet import param_groups
 from numnet._checks import check_positive_float, check_positive_int
 from numnet._state import host_copy
 from numnet.optim import UPDATE_RULES, get_update_rule
@@ -37,6 +40,9 @@ SETTINGS = {
     "grad_clip": None,
     "callbacks": (),
     "interrupt_checkpoint": None,
+    "lr_mult": None,
+    "unfreeze_epoch": None,
+    "unfreeze": None,
 }
 
 
@@ -58,11 +64,16 @@ def read(kwargs: dict) -> dict:
     s["shuffle"] = bool(s["shuffle"])
     s["lr_schedule"] = get_schedule(s["lr_schedule"])
     s["callbacks"] = list(s["callbacks"])
+    if s["lr_mult"] is not None:
+        s["lr_mult"] = param_groups.parse_multipliers(s["lr_mult"])
+    if s["unfreeze"] is not None:
+        s["unfreeze"] = param_groups.parse_selectors(s["unfreeze"])
     # Make sure the update rule exists, then replace the string name with the actual function
     rule = s["update_rule"]
     s["update_rule_name"] = rule if isinstance(rule, str) else getattr(rule, "__name__", None)
     s["update_rule"] = get_update_rule(rule)
     _check(s)
+    _check_groups(s)
     return s
 
 
@@ -76,6 +87,7 @@ def _check(s: dict) -> None:
     check_positive_float("grad_clip", s["grad_clip"], allow_none=True)
     if not isinstance(s["optim_config"], dict):
         raise ValueError(f"optim_config must be a dict, got {type(s['optim_config']).__name__}")
+    check_hyperparameters("optim_config", s["optim_config"])
     if s["lr_schedule"] is None:
         return
     if s["lr_decay"] != 1.0:
@@ -90,6 +102,43 @@ def _check(s: dict) -> None:
         )
 
 
+def _check_groups(s: dict) -> None:
+    """The fine-tuning settings (``lr_mult``, ``unfreeze_epoch``, ``unfreeze``), syntax parsed."""
+    if s["unfreeze_epoch"] is not None:
+        check_positive_int("unfreeze_epoch", s["unfreeze_epoch"])
+    elif s["unfreeze"] is not None:
+        raise ValueError(f"unfreeze={s['unfreeze']!r} needs unfreeze_epoch (when to unfreeze)")
+    custom = is_custom_rule(s["update_rule"], s["update_rule_name"])
+    if s["lr_mult"] is not None and custom and "learning_rate" not in s["optim_config"]:
+        raise ValueError("lr_mult with a custom update rule needs optim_config['learning_rate']")
+
+
+#: The update rules' hyperparameters that must be finite numbers >= 0 (a negative learning rate
+#: climbs the loss), and those that must lie in [0, 1) (decay factors of moving averages).
+NONNEGATIVE = ("learning_rate", "momentum", "weight_decay", "epsilon")
+UNIT_INTERVAL = ("beta1", "beta2", "decay_rate")
+
+
+def check_hyperparameters(name: str, config) -> None:
+    """Raise ValueError unless ``config``'s known hyperparameters are sensible numbers.
+
+    Args:
+        name: how the config is called in the message (``"optim_config"``).
+        config: an update rule's config dict; keys other than ``NONNEGATIVE`` and
+            ``UNIT_INTERVAL`` (state arrays, a custom rule's own) are not checked.
+    """
+    for key in (*NONNEGATIVE, *UNIT_INTERVAL):
+        if key not in config:
+            continue
+        v = config[key]
+        number = isinstance(v, numbers.Real) and not isinstance(v, bool)
+        ok = number and math.isfinite(float(v)) and float(v) >= 0
+        if key in UNIT_INTERVAL and not (ok and float(v) < 1):
+            raise ValueError(f"{name}[{key!r}] must be a number in [0, 1), got {v!r}")
+        if not ok:
+            raise ValueError(f"{name}[{key!r}] must be a finite number >= 0, got {v!r}")
+
+
 def is_custom_rule(rule, name) -> bool:
     """Whether update rule ``rule`` (called ``name``) is none of ``numnet.optim``'s."""
     return UPDATE_RULES.get(name) is not rule
@@ -102,6 +151,8 @@ def config(solver) -> dict:
     out["optim_config"] = host_copy(solver.optim_config)
     out["lr_schedule"] = None if solver.lr_schedule is None else solver.lr_schedule.get_config()
     out["seed"] = "generator" if isinstance(solver.seed, np.random.Generator) else solver.seed
+    for name in ("lr_mult", "unfreeze"):
+        out[name] = None if out[name] is None else copy.copy(out[name])
     for name in ("checkpoint_name", "interrupt_checkpoint"):
         out[name] = None if out[name] is None else os.fspath(out[name])
     return out

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from numnet import _random, _state
-from numnet._solver_settings import SETTINGS, is_custom_rule
+from numnet._solver_settings import SETTINGS, check_hyperparameters, is_custom_rule
 from numnet._state import StateDictError, entry
 
 #: Optimizer state arrays that have their param's shape and dtype.
@@ -95,8 +95,14 @@ def _check(solver, state) -> tuple[bool, bool]:
     _state.check_model_state(solver.model, entry(state, "model", Mapping))
     best = entry(state, "best_params", Mapping)
     _state.check_arrays_like("best_params", best, params, allow_empty=True)
+    _state.check_finite("best_params", best)
     configs = entry(state, "optim_configs", Mapping)
     _state.check_optim_configs("optim_configs", configs, params, OPTIM_STATE_KEYS)
+    for p, cfg in configs.items():
+        try:
+            check_hyperparameters(f"optim_configs/{p}", cfg)
+        except ValueError as e:
+            raise StateDictError(f"optim_configs/{p}", str(e)) from None
     for k in ("epoch", "iteration"):
         if entry(state, k, int) < 0:
             raise StateDictError(k, f"expected an int >= 0, found {state[k]}")

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from numnet import _random
+from numnet._finite import first_nonfinite
 from numnet.backend import get_array_module, to_numpy
 
 
@@ -76,6 +77,17 @@ def check_arrays_like(key: str, found, expected: Mapping, allow_empty: bool = Fa
             raise StateDictError(f"{key}/{k}", "in the state, the model has no such")
     for k, want in expected.items():
         check_array_like(f"{key}/{k}", found[k], want)
+
+
+def check_finite(key: str, arrays: Mapping) -> None:
+    """Raise StateDictError unless every value of every array in ``arrays`` is finite.
+
+    A weight that is nan or inf comes from a run that diverged; such a model only ever predicts
+    one class, so it is refused rather than evaluated or trained further.
+    """
+    bad = first_nonfinite(arrays)
+    if bad is not None:
+        raise StateDictError(f"{key}/{bad}", "holds non-finite values (nan or inf)")
 
 
 def check_generator(key: str, state, g) -> None:
@@ -157,7 +169,7 @@ def model_state_dict(model, params: Mapping | None = None) -> dict:
 
     Returns:
         ``{"class": name, "config": get_config() or None, "params": {name: array},
-        "buffers": {name: array}, "rng": Generator state or None}``.
+        "buffers": {name: array}, "rng": Generator state or None, "frozen": sorted names}``.
     """
     params = model.params if params is None else params
     buffers = model.buffers() if hasattr(model, "buffers") else {}
@@ -168,6 +180,8 @@ def model_state_dict(model, params: Mapping | None = None) -> dict:
         "params": {k: np.array(to_numpy(v), copy=True) for k, v in params.items()},
         "buffers": {k: np.array(to_numpy(v), copy=True) for k, v in buffers.items()},
         "rng": _random.generator_state(g) if isinstance(g, np.random.Generator) else None,
+        # Which params training holds fixed is part of where it stands (fine-tuning phases).
+        "frozen": sorted(getattr(model, "frozen", ())),
     }
 
 
@@ -176,31 +190,64 @@ def check_model_state(model, state, key: str = "model") -> None:
     check_arrays_like(f"{key}/params", entry(state, "params", Mapping, key), model.params)
     buffers = model.buffers() if hasattr(model, "buffers") else {}
     check_arrays_like(f"{key}/buffers", entry(state, "buffers", Mapping, key), buffers)
+    check_finite(f"{key}/params", state["params"])
+    check_finite(f"{key}/buffers", state["buffers"])
     if "rng" not in state:
         raise StateDictError(f"{key}/rng", "missing")
     check_generator(f"{key}/rng", state["rng"], getattr(model, "rng", None))
+    frozen = state.get("frozen", [])  # absent before numnet stored it: the model's stays
+    if not isinstance(frozen, list) or not all(k in model.params for k in frozen):
+        raise StateDictError(f"{key}/frozen", f"expected a list of param names, found {frozen!r}")
 
 
 def load_model_state(model, state, params: Mapping | None = None) -> None:
-    """Put a checked ``state`` into ``model``: params (or ``params``), buffers, rng state."""
+    """Put a checked ``state`` into ``model``: params (or ``params``), buffers, rng state.
+
+    All or nothing: if any part fails (an out-of-memory copy, a model's own ``load_buffers``
+    refusing), what was already assigned is put back and the error re-raised.
+    """
     params = state["params"] if params is None else params
-    for k, a in params.items():
-        model.params[k] = copy_into_library(a, model.params[k])
-    if hasattr(model, "load_buffers") and state["buffers"]:
-        model.load_buffers({k: np.array(a, copy=True) for k, a in state["buffers"].items()})
-    if state["rng"] is not None:
-        model.rng.bit_generator.state = state["rng"]
+    new = {k: copy_into_library(a, model.params[k]) for k, a in params.items()}
+    buffers = state["buffers"] if hasattr(model, "load_buffers") else {}
+    old_params = dict(model.params)
+    old_buffers = model.buffers() if buffers else None
+    old_rng = _random.generator_state(model.rng) if state["rng"] is not None else None
+    frozen = "frozen" in state and hasattr(model, "frozen")
+    old_frozen = set(model.frozen) if frozen else None
+    try:
+        model.params.update(new)
+        if buffers:
+            model.load_buffers({k: np.array(a, copy=True) for k, a in buffers.items()})
+        if state["rng"] is not None:
+            model.rng.bit_generator.state = state["rng"]
+        if frozen:
+            model.frozen = set(state["frozen"])
+    except BaseException:
+        model.params.update(old_params)
+        if old_buffers is not None:
+            model.load_buffers(old_buffers)
+        if old_rng is not None:
+            model.rng.bit_generator.state = old_rng
+        if old_frozen is not None:
+            model.frozen = old_frozen
+        raise
 
 
 def build_model(state, key: str = "model"):
-    """The model a ``model_state_dict`` describes, built from its config (weights not loaded)."""
+    """The model a ``model_state_dict`` describes, built from its config (weights not loaded).
+
+    The config may imply no more weights than ``state`` stores in ``params``: a config edited to
+    describe a larger model is refused before anything is allocated.
+    """
     config = entry(state, "config", (Mapping, type(None)), key)
     if config is None:
         raise StateDictError(f"{key}/config", "no model config stored; pass model=")
+    params = entry(state, "params", Mapping, key)
+    stored = sum(int(a.size) for a in params.values() if isinstance(a, np.ndarray))
     # Imported here: training a model of one's own never loads numnet's model zoo.
     from numnet.classifiers import build_model
 
     try:
-        return build_model(config)
+        return build_model(config, max_params=stored)
     except ValueError as e:
         raise StateDictError(f"{key}/config", f"cannot build the model: {e}") from e

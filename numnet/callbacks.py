@@ -20,8 +20,9 @@ Every hook runs at a consistent point (no step half done), so a callback may rai
 ``KeyboardInterrupt`` and the Solver's interrupt checkpoint resumes exactly. A callback stops
 training early by setting ``solver.stop_training = True``.
 
-Callback state (e.g. EarlyStopping's patience counter) is not part of a checkpoint: a resumed run
-starts its callbacks afresh.
+Callback state is not part of a checkpoint: a resumed run starts its callbacks afresh, except
+that ``EarlyStopping`` monitoring ``val_acc`` or ``train_acc`` counts its patience again from the
+Solver's history, so a resumed run stops where the uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -275,6 +276,15 @@ class EarlyStopping(Callback):
     def on_train_begin(self, solver):
         """Forget the previous run: best value, best weights and patience counter."""
         self._reset()
+        # A resumed run: count again from the Solver's history what the checks so far counted.
+        history = getattr(solver, f"{self.monitor}_history", None)
+        if not solver.iteration or self.monitor not in ("val_acc", "train_acc") or not history:
+            return
+        first = 0 if solver.iterations_per_epoch > 1 else 1  # the epoch count at check 0
+        for i, value in enumerate(history):
+            self._observe(solver, float(value), first + i, params=None)
+        if self.restore_best_weights and self.monitor == "val_acc" and solver.best_params:
+            self.best_params = {k: v.copy() for k, v in solver.best_params.items()}
 
     def on_epoch_end(self, solver, logs):
         """Track the best value and weights; set ``solver.stop_training`` when patience runs out.
@@ -287,19 +297,22 @@ class EarlyStopping(Callback):
                 f"EarlyStopping monitor {self.monitor!r} is not in the epoch logs; "
                 f"available: {sorted(logs)}"
             )
-        value = float(logs[self.monitor])
+        self._observe(solver, float(logs[self.monitor]), logs["epoch"], solver.model.params)
+
+    def _observe(self, solver, value: float, epoch: int, params) -> None:
+        """One check's value: the best so far, the patience count, and the stop."""
         if self._better(value, self.best, 0.0):
             self.best = value
-            self.best_epoch = logs["epoch"]
-            if self.restore_best_weights:
-                self.best_params = {k: v.copy() for k, v in solver.model.params.items()}
+            self.best_epoch = epoch
+            if self.restore_best_weights and params is not None:
+                self.best_params = {k: v.copy() for k, v in params.items()}
         if self._better(value, self._reference, self.min_delta):
             self._reference = value
             self.wait = 0
         else:
             self.wait += 1
             if self.wait >= self.patience:
-                self.stopped_epoch = logs["epoch"]
+                self.stopped_epoch = epoch
                 solver.stop_training = True
 
     def on_train_end(self, solver):

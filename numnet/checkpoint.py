@@ -14,18 +14,28 @@ reads it):
   ``rng/global/state/key``, ``epoch_order`` ...
 
 Files are written atomically (temp file + rename), so a crash or Ctrl-C mid-write keeps the old
-one. Reading checks the file (zip integrity, metadata, format version, manifest) and loading then
-checks the state against the model and Solver; only when all of it passed is anything assigned.
-Every error is a ``CheckpointError`` naming file and key. Format version 1 files (numnet before
-``state_dict``) are read too and converted on the fly.
+one. Every error is a ``CheckpointError`` naming file and key. Format version 1 files (numnet
+before ``state_dict``) are read too and converted on the fly (``numnet._checkpoint_v1``).
+
+Reading treats the file as untrusted input and refuses it, before allocating anything sizeable,
+unless: the zip's members and their ``.npy`` headers pass ``numnet._npz.NpzArchive``'s checks
+(numeric arrays only, declared shapes that account for exactly the member's bytes, at most
+``numnet._npz.MAX_ARRAY_BYTES`` in all, deflated members at most
+``numnet._npz.MAX_DEFLATE_RATIO`` times their compressed size, no overlapping members); the
+metadata is at most ``MAX_METADATA_BYTES`` and nests at most ``MAX_METADATA_DEPTH`` levels
+(checked before it is parsed); the archive holds exactly the manifest's members, each with the
+manifest's shape and dtype. Loading then checks the state against the model and Solver: names,
+shapes, dtypes, random states, and that every weight is finite. A model built from the stored
+config (``load_model``, ``Solver.resume`` without ``model=``) may have no more weights than the
+file stores (``numnet.classifiers.build_model``'s ``max_params``), so a forged config cannot
+allocate more than the file itself holds. Only when all of it passed is anything assigned.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import zipfile
-import zlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +45,8 @@ import numpy as np
 import numnet
 from numnet import _state
 from numnet._atomic import atomic_open
+from numnet._checkpoint_v1 import state_from_v1
+from numnet._npz import NpzArchive, NpzError
 from numnet._state import StateDictError, check_model_state
 from numnet.backend import to_numpy
 
@@ -46,6 +58,7 @@ __all__ = [
     "check_model",
     "load_model",
     "read_checkpoint",
+    "read_metadata",
     "read_state",
     "restore_solver",
     "resume_solver",
@@ -57,6 +70,10 @@ FORMAT = "numnet.checkpoint"
 FORMAT_VERSION = 2
 META_KEY = "__metadata__"
 _ARRAY = "__array__"
+#: Largest metadata (the JSON member) a checkpoint may hold: 16 MiB.
+MAX_METADATA_BYTES = 16 * 2**20
+#: Deepest nesting of lists and dicts the metadata may have.
+MAX_METADATA_DEPTH = 64
 
 
 class CheckpointError(ValueError):
@@ -109,8 +126,8 @@ def _in_file(path):
 
 # ------------------------------------------------------------------------ writing
 def save_checkpoint(solver, path) -> None:
-    """Write ``solver.state_dict()`` to ``path`` atomically (one .npz; see module docstring)."""
-    write_state(path, solver.state_dict())
+    """``solver.save_checkpoint(path)``: its state dict to ``path`` atomically (one .npz)."""
+    solver.save_checkpoint(path)
 
 
 def write_state(path, state: Mapping) -> None:
@@ -162,43 +179,56 @@ def _encode(obj, path: str, arrays: dict):
 
 # ------------------------------------------------------------------------ reading
 def read_checkpoint(path) -> Checkpoint:
-    """Read every array of ``path``, check the metadata and manifest, and rebuild the state.
+    """Read ``path`` safely (see "Reading" in the module docstring) and rebuild the state.
 
     Raises:
-        CheckpointError: missing/unreadable file, truncated or corrupt archive, unparsable
-            metadata, another format or version, or an array missing/mismatching the manifest.
+        CheckpointError: missing/unreadable file, truncated or corrupt archive, a member or
+            ``.npy`` header that breaks a reading rule, unparsable or too deep metadata, another
+            format or version, or an array missing/mismatching the manifest.
     """
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(p, None, "no such file" if not p.exists() else "not a regular file")
-    key = None
     try:
-        npz = np.load(p, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):  # a plain .npy loads as one array
-            raise CheckpointError(p, None, "not an .npz archive")
-        with npz:
-            arrays = {}
-            for key in npz.files:
-                arrays[key] = npz[key]
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError) as e:
-        what = "cannot be read (truncated or corrupt?)"
-        raise CheckpointError(p, key, f"{what}: {type(e).__name__}: {e}") from e
-    meta = _parse_meta(p, arrays)
+        with NpzArchive(p) as z:
+            meta = _parse_meta(p, z)
+            try:
+                _check_manifest(p, meta["arrays"], z)
+            except (KeyError, TypeError, AttributeError) as e:
+                raise _malformed(p, e) from e
+            arrays = {k: z.read(k) for k in (*meta["arrays"], META_KEY)}
+    except NpzError as e:
+        raise CheckpointError(p, e.key, e.reason) from e
     try:
-        _check_manifest(p, meta, arrays)
         if meta["format_version"] == 1:
-            state = _state_from_v1(meta, arrays)
+            state = state_from_v1(meta, arrays)
         else:
             used: set = set()
             state = _decode(meta["state"], arrays, used, p)
             unused = sorted(set(meta["arrays"]) - used)
             if unused:
                 raise CheckpointError(p, unused[0], "array in the archive but not in the state")
-    except (KeyError, TypeError, AttributeError) as e:  # a well-formed JSON of the wrong shape
-        raise CheckpointError(p, META_KEY, f"metadata is malformed: {type(e).__name__}: {e}") from e
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as e:
+        raise _malformed(p, e) from e
     return Checkpoint(str(p), meta, arrays, state)
+
+
+def read_metadata(path) -> dict:
+    """The metadata of ``path`` (``meta["state"]["iteration"]`` ...), no array read.
+
+    Raises:
+        CheckpointError: as ``read_checkpoint`` for the archive and the metadata.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(p, None, "no such file" if not p.exists() else "not a regular file")
+    try:
+        with NpzArchive(p) as z:
+            return _parse_meta(p, z)
+    except NpzError as e:
+        raise CheckpointError(p, e.key, e.reason) from e
 
 
 def read_state(path) -> dict:
@@ -206,21 +236,56 @@ def read_state(path) -> dict:
     return read_checkpoint(path).state
 
 
-def _parse_meta(p, arrays) -> dict:
-    if META_KEY not in arrays:
+def _malformed(p, e: Exception) -> CheckpointError:
+    """A well-formed JSON of the wrong shape."""
+    return CheckpointError(p, META_KEY, f"metadata is malformed: {type(e).__name__}: {e}")
+
+
+def json_depth(text: bytes) -> int:
+    """How deep ``[`` and ``{`` nest in the JSON ``text``, outside strings (without parsing it).
+
+    ``json.loads`` recurses once per level, so a file of 200k ``[`` would raise RecursionError;
+    this is counted in NumPy first.
+    """
+    outside = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", text, flags=re.DOTALL)
+    brackets = np.frombuffer(outside.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    if brackets.size == 0:
+        return 0
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _parse_meta(p, z: NpzArchive) -> dict:
+    if META_KEY not in z.infos:
         raise CheckpointError(p, META_KEY, "missing: not a numnet checkpoint")
-    raw = arrays[META_KEY]
+    m = z.member(META_KEY)
+    if m.dtype != np.uint8 or len(m.shape) != 1:
+        raise CheckpointError(
+            p, META_KEY, f"metadata does not parse: expected a 1-D uint8 array, found {m.dtype} "
+            f"ndim {len(m.shape)}",
+        )  # fmt: skip
+    if m.nbytes > MAX_METADATA_BYTES:
+        raise CheckpointError(
+            p, META_KEY, f"{m.nbytes} bytes of metadata, more than the {MAX_METADATA_BYTES} allowed"
+        )
+    text = z.read(META_KEY).tobytes()
+    depth = json_depth(text)
+    if depth > MAX_METADATA_DEPTH:
+        raise CheckpointError(
+            p, META_KEY, f"metadata nested deeper than {MAX_METADATA_DEPTH} levels ({depth})"
+        )
     try:
-        if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise ValueError(f"expected a 1-D uint8 array, found {raw.dtype} ndim {raw.ndim}")
-        meta = json.loads(raw.tobytes().decode("utf-8"))
+        meta = json.loads(text.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise CheckpointError(p, META_KEY, f"metadata does not parse: {e}") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(p, "format", f"expected {FORMAT!r}, found {found!r}")
     version = meta.get("format_version")
-    if version not in (1, FORMAT_VERSION):
+    if version not in (1, FORMAT_VERSION) or isinstance(version, bool):
         raise CheckpointError(
             p, "format_version", f"expected 1 or {FORMAT_VERSION}, found {version!r}"
         )
@@ -231,22 +296,22 @@ def _parse_meta(p, arrays) -> dict:
     return meta
 
 
-def _check_manifest(p, meta, arrays) -> None:
-    """The archive holds exactly the manifest's arrays, each with its recorded shape and dtype."""
-    for k, spec in meta["arrays"].items():
-        if k not in arrays:
+def _check_manifest(p, manifest, z: NpzArchive) -> None:
+    """The archive holds exactly the manifest's arrays, each header with its shape and dtype."""
+    extra = sorted(set(z.keys) - set(manifest) - {META_KEY})
+    if extra:
+        raise CheckpointError(p, extra[0], "array in the archive but not in the metadata")
+    for k, spec in manifest.items():
+        if k not in z.infos or k == META_KEY:
             raise CheckpointError(p, k, "listed in the metadata but missing from the archive")
-        a = arrays[k]
-        if list(a.shape) != spec["shape"] or a.dtype.name != spec["dtype"]:
+        m = z.member(k)
+        if list(m.shape) != spec["shape"] or m.dtype.name != spec["dtype"]:
             raise CheckpointError(
                 p,
                 k,
                 f"expected shape {spec['shape']} dtype {spec['dtype']}, found "
-                f"shape {list(a.shape)} dtype {a.dtype.name}",
+                f"shape {list(m.shape)} dtype {m.dtype.name}",
             )
-    extra = sorted(set(arrays) - set(meta["arrays"]) - {META_KEY})
-    if extra:
-        raise CheckpointError(p, extra[0], "array in the archive but not in the metadata")
 
 
 def _decode(obj, arrays: dict, used: set, p):
@@ -254,62 +319,14 @@ def _decode(obj, arrays: dict, used: set, p):
     if isinstance(obj, dict):
         if _ARRAY in obj:
             key = obj[_ARRAY]
-            if key not in arrays or key == META_KEY:
-                raise CheckpointError(p, key, "required array missing from the archive")
+            if not isinstance(key, str) or key not in arrays or key == META_KEY:
+                raise CheckpointError(p, str(key), "required array missing from the archive")
             used.add(key)
             return arrays[key]
         return {k: _decode(v, arrays, used, p) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_decode(v, arrays, used, p) for v in obj]
     return obj
-
-
-def _state_from_v1(meta: dict, arrays: dict) -> dict:
-    """The state dict a format version 1 file holds (v1 listed each section by hand)."""
-
-    def group(section):
-        return {k: arrays[f"{section}/{k}"] for k in meta[section]}
-
-    def config(spec, prefix):
-        return {**spec["scalars"], **{k: arrays[f"{prefix}/{k}"] for k in spec["arrays"]}}
-
-    def generator(state):  # v1 wrote a Generator's arrays as {"__ndarray__": list, "dtype"}
-        if isinstance(state, dict):
-            if "__ndarray__" in state:
-                return np.asarray(state["__ndarray__"], dtype=state["dtype"])
-            return {k: generator(v) for k, v in state.items()}
-        return state
-
-    settings = dict(meta["solver"])
-    custom = settings.pop("custom_update_rule")
-    settings["optim_config"] = config(settings["optim_config"], "optim_config")
-    rng, g = meta["rng"], meta["rng"]["global"]
-    return {
-        "settings": settings,
-        "custom_update_rule": custom,
-        "model": {
-            **meta["model"],
-            "params": group("params"),
-            "buffers": group("buffers"),
-            "rng": generator(rng["model"]),
-        },
-        "epoch": meta["state"]["epoch"],
-        "iteration": meta["state"]["iteration"],
-        "best_val_acc": meta["state"]["best_val_acc"],
-        "best_params": group("best_params"),
-        "history": {k: arrays[f"history/{k}"] for k in ("loss", "train_acc", "val_acc")},
-        "optim_configs": {p: config(spec, f"optim/{p}") for p, spec in meta["optim"].items()},
-        "rng": {
-            "solver": generator(rng["solver"]),
-            "global": {
-                "bit_generator": "MT19937",
-                "state": {"key": arrays["rng/global_keys"], "pos": g["pos"]},
-                "has_gauss": g["has_gauss"],
-                "gauss": g["cached_gaussian"],
-            },
-        },
-        "epoch_order": arrays.get("solver/epoch_order"),
-    }
 
 
 # ------------------------------------------------------------------------ loading
@@ -334,10 +351,13 @@ def check_model(ckpt: Checkpoint, model) -> None:
         check_model_state(model, _state.entry(ckpt.state, "model", Mapping))
         best = _state.entry(ckpt.state, "best_params", Mapping)
         _state.check_arrays_like("best_params", best, model.params, allow_empty=True)
+        _state.check_finite("best_params", best)
 
 
 def load_model(path, params: str = "best", model=None):
     """A model for evaluation from a checkpoint: built from its config, weights loaded.
+
+    All or nothing: when anything is refused, a given ``model`` is left exactly as it was.
 
     Args:
         path: checkpoint file.
@@ -346,7 +366,8 @@ def load_model(path, params: str = "best", model=None):
         model: load into this model instead of building one from the stored config.
 
     Raises:
-        CheckpointError: see ``read_checkpoint``; or the params do not fit the model.
+        CheckpointError: see ``read_checkpoint``; or the params do not fit the model, or some
+            weight is not finite (a run that diverged).
     """
     if params not in ("best", "last"):
         raise ValueError(f'params must be "best" or "last", got {params!r}')

@@ -260,7 +260,41 @@ def _model_cases() -> list[Case]:
         (3, 8, 8), num_filters=3, filter_size=3, hidden_dim=7, num_classes=4, reg=0.1,
         dtype=f64, init="kaiming", rng=int(r.integers(1 << 30))), img_data))  # fmt: skip
     cases += _convnet_cases(m, img_data)
+    cases += _transfer_cases(m, vec_data, img_data)
     return cases
+
+
+def _transfer_cases(m, vec_data, img_data) -> list[Case]:
+    """The linear classifier for features, and a ConvNet with frozen batch norm layers.
+
+    The frozen layers run in test mode inside a training pass: the gradient then flows through
+    the running statistics.
+    """
+    from numnet.classifiers.convnet import ConvNet
+    from numnet.classifiers.linear import LinearClassifier
+
+    def linear(loss):
+        def build(r):
+            seed = int(r.integers(1 << 30))
+            return LinearClassifier(8, 4, loss, 0.1, "kaiming", None, np.float64, seed)
+
+        return build
+
+    def frozen_bn(r):
+        seed = int(r.integers(1 << 30))
+        model = ConvNet((3, 8, 8), (4, 6), hidden_dims=(7,), num_classes=4, reg=0.1,
+                        dtype=np.float64, rng=seed)  # fmt: skip
+        for bp in model.bn_params[1:]:  # layers 2 and 3: trained-looking statistics
+            bp["running_mean"] = r.standard_normal(bp["running_mean"].shape)
+            bp["running_var"] = 0.5 + r.random(bp["running_var"].shape)
+        model.freeze("W2", "b2", "gamma2", "beta2", "gamma3", "beta3")
+        return model
+
+    return [
+        m("LinearClassifier(softmax)", linear("softmax"), vec_data),
+        m("LinearClassifier(svm)", linear("svm"), vec_data),
+        m("ConvNet(batchnorm, layers 2-3 frozen: test-mode norm)", frozen_bn, img_data),
+    ]
 
 
 def _convnet_cases(m, img_data) -> list[Case]:

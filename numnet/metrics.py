@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from numnet._checks import check_labels, check_ndim, check_positive_int
-from numnet.backend import to_numpy
+from numnet.backend import get_array_module, to_numpy
 
 __all__ = ["confusion_matrix", "per_class_accuracy", "predict"]
 
@@ -22,14 +22,16 @@ def predict(model, X, batch_size: int = 100) -> np.ndarray:
         batch_size: rows per forward pass (bounds memory).
 
     Returns:
-        int64 NumPy array (N,) of class indices.
+        int64 NumPy array (N,) of class indices. On a GPU they are copied off it once, after the
+        last batch (one wait for the device per call).
     """
     check_positive_int("batch_size", batch_size)
     n = X.shape[0]
-    out = np.empty(n, dtype=np.int64)
-    for i in range(0, n, batch_size):
-        out[i : i + batch_size] = to_numpy(model.loss(X[i : i + batch_size]).argmax(axis=1))
-    return out
+    parts = [model.loss(X[i : i + batch_size]).argmax(axis=1) for i in range(0, n, batch_size)]
+    if not parts:
+        return np.empty(0, dtype=np.int64)
+    xp = get_array_module(parts[0])
+    return to_numpy(xp.concatenate(parts)).astype(np.int64, copy=False)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

@@ -244,6 +244,12 @@ class MetricsWriter:
             raise ValueError(f"row for {self.path} lacks the columns {missing}")
         self._write_line([row[c] for c in self.columns])
 
+    def sync(self) -> None:
+        """Flush to disk (fsync), staying open: the rows so far survive a power cut."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
     def close(self) -> None:
         """Flush to disk (fsync) and close; nothing happens when not open."""
         if self._file is not None:

@@ -322,17 +322,23 @@ def get_update_rule(name):
     return UPDATE_RULES[name]
 
 
-def global_norm(grads) -> float:
-    """The L2 norm of all arrays in ``grads`` taken together, as a Python float.
+def global_norm(grads):
+    """The L2 norm of all arrays in ``grads`` taken together.
 
     The squares are summed with a float64 accumulator (no float64 copy of the arrays), so float32
     gradients do not lose the small terms. A non-finite entry gives ``nan`` or ``inf``.
+
+    Returns:
+        A float64 scalar of the gradients' array module: on NumPy a ``np.float64`` (a Python
+        float), on a GPU a 0-d array, so that reading it is left to the caller (one wait for the
+        device per step, together with the loss). ``0.0`` for no gradients.
     """
-    total = 0.0
+    total = None
     for g in grads.values():
         xp = get_array_module(g)
-        total += float(xp.sum(g * g, dtype=xp.float64))
-    return math.sqrt(total)
+        s = xp.sum(g * g, dtype=xp.float64)
+        total = s if total is None else total + s
+    return 0.0 if total is None else xp.sqrt(total)
 
 
 def clip_grads_by_global_norm(grads, max_norm):
@@ -340,21 +346,29 @@ def clip_grads_by_global_norm(grads, max_norm):
 
     The factor is ``max_norm / (total_norm + 1e-6)`` when ``total_norm > max_norm`` (as
     ``torch.nn.utils.clip_grad_norm_``), else 1. A non-finite norm is returned unscaled so the
-    caller can report it.
+    caller can report it. On a GPU the factor is computed there: every gradient is multiplied by
+    it (1 when nothing is clipped) instead of the host waiting to read the norm.
 
     Args:
         grads: dict name -> gradient array (any shapes). Not modified.
         max_norm: positive float.
 
     Returns:
-        ``(clipped, total_norm)``: a new dict (the same arrays where nothing was scaled, new arrays
-        in the same dtype otherwise) and the global norm before clipping, as a float.
+        ``(clipped, total_norm)``: a new dict (on NumPy the same arrays where nothing was scaled,
+        new arrays in the same dtype otherwise) and the global norm before clipping, as
+        ``global_norm`` returns it.
     """
     max_norm_f = float(max_norm)
     if not math.isfinite(max_norm_f) or max_norm_f <= 0:
         raise ValueError(f"max_norm must be a finite number > 0, got {max_norm!r}")
     total = global_norm(grads)
-    if not math.isfinite(total) or total <= max_norm_f:
-        return dict(grads), total
-    coef = max_norm_f / (total + 1e-6)
-    return {k: g * coef for k, g in grads.items()}, total
+    if isinstance(total, float):  # on the host: decide here (a Python float keeps float32)
+        total = float(total)
+        if not math.isfinite(total) or total <= max_norm_f:
+            return dict(grads), total
+        coef = max_norm_f / (total + 1e-6)
+        return {k: g * coef for k, g in grads.items()}, total
+    xp = get_array_module(total)
+    clip = xp.isfinite(total) & (total > max_norm_f)
+    coef = xp.where(clip, max_norm_f / (total + 1e-6), 1.0)
+    return {k: g * coef.astype(g.dtype) for k, g in grads.items()}, total

@@ -65,6 +65,10 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return path
 
 
+#: The two helpers above under public names, for the other modules that draw (numnet.babysit).
+new_figure, save_figure = _figure, _save
+
+
 def plot_loss(
     path: str | os.PathLike,
     iterations: Sequence[float],
@@ -302,10 +306,13 @@ def redraw(run_dir: str | os.PathLike) -> list[Path]:
                 cm = np.asarray(summary["confusion_matrix"], dtype=np.int64)
                 names = [str(n) for n in summary["class_names"]]
                 written.append(plot_confusion(run_dir / rf.CONFUSION_PNG, cm, names))
-            except (KeyError, TypeError, ValueError) as e:
+            except (KeyError, TypeError, ValueError, OverflowError) as e:
                 raise rf.RunFilesError(
                     f"{run_dir / rf.SUMMARY}: no confusion matrix to draw ({type(e).__name__}: {e})"
                 ) from None
+    from numnet.babysit import figures
+
+    written += figures.redraw_monitor(run_dir)
     if not written:
         raise rf.RunFilesError(
             f"{run_dir} holds none of {rf.ITERATIONS}, {rf.EPOCHS}, {rf.BEST}, {rf.SUMMARY}: "

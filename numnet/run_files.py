@@ -16,11 +16,34 @@ A run directory holds:
   accuracy so far): full Solver checkpoints, see :mod:`numnet.checkpoint`.
 * ``summary.json``: test accuracy, per-class accuracy, the confusion matrix, class names, timings.
 * ``loss.png``, ``accuracy.png``, ``filters.png`` (conv nets), ``confusion.png``.
+* With ``--monitor``: ``monitor.csv`` and ``monitor_histograms.npz`` (per-layer statistics, see
+  :mod:`numnet.babysit.monitor`), drawn as ``monitor.png`` and ``monitor_histograms.png``.
 
-The CSVs are append-only metrics files (:mod:`numnet.metrics_log`): each epoch's row is written
-before that check's ``last.npz``, so every row up to a checkpoint's step is on disk when the
-checkpoint is, and a resumed run cuts both files back to that step before appending. Every other
-file is written atomically (temp file, then rename).
+While a process trains in it, the folder is locked: ``.lock`` holds the trainer's pid under an
+``flock`` (:mod:`numnet._lockfile`), released by the OS however the process ends.
+
+Crash consistency: ``last.npz`` is the commit point, and every other file is either complete up
+to it or repaired from it on ``--resume``, so a run stopped at any instant (SIGKILL, power cut,
+Ctrl-C inside a write) resumes to the files an uninterrupted run writes. At each check, in order:
+
+1. the step rows are appended to ``iterations.csv`` as they happen, then the check's row to
+   ``epochs.csv``; both files are fsynced (:mod:`numnet.metrics_log`: append-only, one line a
+   row);
+2. ``last.npz`` is written atomically (temp file, fsync, rename, fsync of the folder);
+3. when validation accuracy improved, ``best.npz`` becomes a copy of that ``last.npz``.
+
+A stop before 2 leaves the previous ``last.npz``: the resumed run cuts the CSVs back to its step
+and does the steps again. A stop between 2 and 3 leaves ``best.npz`` behind: the resumed run sees
+that ``last.npz``'s own check is the best in ``epochs.csv`` and copies it again. A stop inside a
+metrics write that is not followed by a checkpoint: as before 2 (the command writes no interrupt
+checkpoint when the run directory's own files lag behind the Solver). Temp files a kill left
+(``.last.npz.<random>.tmp``, :data:`ATOMIC_FILES`) are removed by the next process that locks
+the folder. Without any ``last.npz`` (stopped before the first check), ``--resume`` starts the
+run again from step 0 with its saved config. ``config.json`` and ``summary.json`` are written
+atomically; ``summary.json`` and the plots are written again by a resumed, finished run. One
+limit: the interrupt checkpoint (Ctrl-C, SIGTERM, written by the Solver between steps) follows
+rows that were flushed to the OS but not fsynced, so a power cut in the seconds after it may lose
+those rows; the resumed run then says so (a warning) instead of failing.
 """
 
 from __future__ import annotations
@@ -41,6 +64,10 @@ LOSS_PNG = "loss.png"
 ACCURACY_PNG = "accuracy.png"
 FILTERS_PNG = "filters.png"
 CONFUSION_PNG = "confusion.png"
+
+LOCK = ".lock"
+#: The files written with numnet._atomic (whose stale temp files a resumed run removes).
+ATOMIC_FILES = (CONFIG, LAST, BEST, SUMMARY, LOSS_PNG, ACCURACY_PNG, FILTERS_PNG, CONFUSION_PNG)
 
 ITERATION_COLUMNS = ("iteration", "epoch", "loss", "lr")
 EPOCH_COLUMNS = ("epoch", "iteration", "loss", "train_acc", "val_acc", "lr", "seconds")

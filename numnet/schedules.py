@@ -11,7 +11,8 @@ is the Solver's ``lr_decay`` keyword; ``ExponentialDecay`` is the same rule as a
 
 Every schedule has ``get_config()`` (JSON-able, stored in checkpoints) and ``from_config`` /
 ``schedule_from_config`` rebuild it. Names: ``"constant"``, ``"exponential"``, ``"step"``,
-``"cosine"``, ``"warmup"`` (linear warm-up wrapped around any other schedule).
+``"cosine"``, ``"warmup"`` (linear warm-up wrapped around any other schedule), ``"two_phase"``
+(two schedules in turn, for head-first fine-tuning).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "LinearWarmup",
     "Schedule",
     "StepDecay",
+    "TwoPhase",
     "get_schedule",
     "schedule_from_config",
 ]
@@ -219,9 +221,60 @@ class LinearWarmup(Schedule):
         }
 
 
+class TwoPhase(Schedule):
+    """Two schedules in turn: head-first fine-tuning's two phases, each run from its own start.
+
+    Epochs ``[0, switch_epoch)`` follow ``first``; from ``switch_epoch`` on the factor is
+    ``second_factor * second(epoch - switch_epoch, iteration - switch_epoch * ipe)``, so the
+    second phase runs its schedule afresh (a cosine over the remaining steps, a warm-up again) at
+    a lower rate. The Solver's ``unfreeze_epoch`` is the other half of the recipe.
+
+    Args:
+        switch_epoch: E >= 1, the first epoch of the second phase.
+        iterations_per_epoch: the Solver's steps per epoch (to restart ``iteration``).
+        first, second: Schedules, their config dicts, or None (constant).
+        second_factor: the second phase's rate relative to the first's, in (0, 1] (default 0.1).
+    """
+
+    name = "two_phase"
+
+    def __init__(
+        self,
+        switch_epoch: int,
+        iterations_per_epoch: int,
+        first=None,
+        second=None,
+        second_factor: float = 0.1,
+    ):
+        self.switch_epoch = _count("switch_epoch", switch_epoch)
+        self.iterations_per_epoch = _count("iterations_per_epoch", iterations_per_epoch)
+        self.first = get_schedule(first) or Constant()
+        self.second = get_schedule(second) or Constant()
+        self.second_factor = _number("second_factor", second_factor, 0.0, 1.0, lo_open=True)
+
+    def __call__(self, epoch, iteration):
+        """Return ``first``'s factor in the first phase, else the scaled, restarted ``second``'s."""
+        if epoch < self.switch_epoch:
+            return self.first(epoch, iteration)
+        start = self.switch_epoch * self.iterations_per_epoch
+        return self.second_factor * self.second(epoch - self.switch_epoch, iteration - start)
+
+    def get_config(self):
+        """Return the name, the switch, and both schedules' configs."""
+        return {
+            "name": self.name,
+            "switch_epoch": self.switch_epoch,
+            "iterations_per_epoch": self.iterations_per_epoch,
+            "first": self.first.get_config(),
+            "second": self.second.get_config(),
+            "second_factor": self.second_factor,
+        }
+
+
 #: Schedule classes by config name.
 SCHEDULES = {
-    cls.name: cls for cls in (Constant, ExponentialDecay, StepDecay, CosineDecay, LinearWarmup)
+    cls.name: cls
+    for cls in (Constant, ExponentialDecay, StepDecay, CosineDecay, LinearWarmup, TwoPhase)
 }
 
 

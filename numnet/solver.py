@@ -18,7 +18,9 @@ Departures from the course, on purpose:
   written atomically, loaded with ``allow_pickle=False``) to ``"%s_epoch_%d.npz"`` instead of a
   pickle to ``"%s_epoch_%d.pkl"``. It holds everything ``Solver.resume`` needs.
 - ``verbose`` printing is done by a ``numnet.callbacks.PrintProgress`` callback (same lines).
-- A nan/inf loss or gradient raises ``NonFiniteLossError`` instead of training on garbage.
+- A nan/inf loss or gradient, or an update that would make a param nan/inf (a learning rate
+  that overflows float32), raises ``NonFiniteLossError`` instead of training on garbage; that
+  step is not applied, and a checkpoint of non-finite params is never written.
 - When no check ever improved ``best_val_acc`` (``best_params`` stays empty), the model keeps its
   last params at the end instead of being given an empty dict.
 - ``train()`` continues from ``solver.iteration`` (the steps already done), so a resumed solver
@@ -32,12 +34,14 @@ import time
 
 import numpy as np
 
-from numnet import _random, _solver_settings
+from numnet import _random, _solver_settings, param_groups
 from numnet._checks import check_train_val_data
+from numnet._finite import finite_probe, first_nonfinite
 from numnet._interrupts import deferred_sigint
 from numnet._solver_persistence import SolverPersistence
 from numnet._solver_settings import SETTINGS
-from numnet.backend import to_numpy
+from numnet._step_undo import StepUndo, nonfinite_error
+from numnet.backend import host_floats, to_numpy
 from numnet.callbacks import CallbackList, NonFiniteLossError, PrintProgress
 from numnet.metrics import predict
 from numnet.optim import DEFAULT_LEARNING_RATES, global_norm
@@ -81,10 +85,17 @@ class Solver(SolverPersistence):
         callbacks: objects with hook methods (see ``numnet.callbacks``).
         interrupt_checkpoint: where Ctrl-C writes its checkpoint (default: with
             ``checkpoint_name``, ``"%s_interrupted.npz"``; else none is written).
+        lr_mult: None or per-group learning-rate factors, ``"base=0.1,head=1"`` or a dict
+            (grammar: ``numnet.param_groups``): each param's rate is the scheduled rate times its
+            factor.
+        unfreeze_epoch: None or E: at the first step of epoch E (0-based) the params of
+            ``unfreeze`` leave ``model.frozen`` (head-first fine-tuning; see ``numnet.transfer``).
+        unfreeze: selectors of the params to unfreeze then (default: every frozen param).
 
     Attributes (besides the arguments): ``epoch``, ``iteration`` (steps done), ``best_val_acc``,
     ``best_params``, ``loss_history``, ``train_acc_history``, ``val_acc_history``,
-    ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``.
+    ``optim_configs`` (one config dict per param), ``rng``, ``stop_training``, ``stop_reason``,
+    ``last_grads`` (the last step's gradients as the model returned them, before clipping).
 
     Saving and continuing a run (``get_config``, ``state_dict``, ``load_state_dict``,
     ``from_state_dict``, ``save_checkpoint``, ``resume``) come from
@@ -93,7 +104,8 @@ class Solver(SolverPersistence):
 
     def __init__(self, model, data, **kwargs):
         self.model = model
-        check_train_val_data(data)
+        num_classes = getattr(model, "num_classes", None)
+        check_train_val_data(data, num_classes if isinstance(num_classes, int) else None)
         self.X_train = data["X_train"]
         self.y_train = data["y_train"]
         self.X_val = data["X_val"]
@@ -119,9 +131,19 @@ class Solver(SolverPersistence):
         self._epoch_order = None
         self._last_step_params = None
         self._consistent = True
+        self.last_grads = None
 
         # Make a copy of the optim_config for each parameter
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
+        # Each param's learning-rate factor (1 where lr_mult gives none), and what to unfreeze.
+        self._lr_mults = param_groups.resolve_multipliers(self.model.params, self.lr_mult)
+        if self.lr_mult is not None:
+            for p, cfg in self.optim_configs.items():
+                cfg["learning_rate"] = self.base_learning_rate * self._lr_mults[p]
+        names = self.unfreeze
+        self._unfreeze = (
+            None if names is None else param_groups.select_all(self.model.params, names)
+        )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -145,11 +167,14 @@ class Solver(SolverPersistence):
 
     @property
     def learning_rate(self) -> float:
-        """The learning rate of the next step: the first trainable param's; nan if none has one."""
+        """The learning rate of the next step: the first trainable param's; nan if none has one.
+
+        A param's ``lr_mult`` factor is divided out: this is the rate the schedule gives.
+        """
         frozen = getattr(self.model, "frozen", ())
         for p, cfg in self.optim_configs.items():
             if p not in frozen and "learning_rate" in cfg:
-                return float(cfg["learning_rate"])
+                return float(cfg["learning_rate"]) / self._lr_mults.get(p, 1.0)
         return float("nan")
 
     # ------------------------------------------------------------------ steps
@@ -178,44 +203,47 @@ class Solver(SolverPersistence):
         X_batch = self.X_train[batch_mask]
         y_batch = self.y_train[batch_mask]
 
-        # Compute loss and gradient
+        # Compute loss and gradient (the forward pass also moves batchnorm's running statistics)
+        undo = StepUndo(self)
         loss, grads = self.model.loss(X_batch, y_batch)
+        self.last_grads = grads
         frozen = getattr(self.model, "frozen", ())
         trainable = {p: grads[p] for p in self.model.params if p not in frozen}
         if self.grad_clip is not None:
             trainable, norm = _clip(trainable, self.grad_clip)
         else:
             norm = global_norm(trainable)
-        if not (math.isfinite(float(loss)) and math.isfinite(norm)):
-            raise self._nonfinite_error(t, loss, norm, trainable)
+        # Update first, then read the device once: the loss, the norm and a sum of the updated
+        # params (finite iff every param is) in one transfer. A step that met a nan or inf is
+        # taken back whole by undo(), so updating before the check changes no outcome.
+        with np.errstate(all="ignore"):  # every non-finite outcome is checked right below
+            for p, w in self.model.params.items():
+                if p in frozen:
+                    continue
+                dw = trainable[p]
+                config = self.optim_configs[p]
+                next_w, next_config = self.update_rule(undo.writable(w), dw, config)
+                self.model.params[p] = next_w
+                self.optim_configs[p] = next_config
+            params_sum = finite_probe([self.model.params[p] for p in trainable])
+        loss, norm, params_sum = host_floats(loss, norm, params_sum)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            undo()
+            raise nonfinite_error(self, t, loss, norm, trainable)
+        # A non-finite sum may still be an overflow of finite params: then look exactly.
+        params = {p: self.model.params[p] for p in trainable}
+        bad = None if math.isfinite(params_sum) else first_nonfinite(params)
+        if bad is not None:  # never keep (or later save) a model that cannot predict
+            undo()
+            raise nonfinite_error(self, t, loss, norm, trainable, param=bad)
         self.loss_history.append(loss)
-
-        # Perform a parameter update
-        for p, w in self.model.params.items():
-            if p in frozen:
-                continue
-            dw = trainable[p]
-            config = self.optim_configs[p]
-            next_w, next_config = self.update_rule(w, dw, config)
-            self.model.params[p] = next_w
-            self.optim_configs[p] = next_config
         return norm
-
-    def _nonfinite_error(self, t: int, loss, norm: float, grads) -> NonFiniteLossError:
-        what = f"loss {float(loss)}"
-        if math.isfinite(float(loss)):
-            bad = next((k for k, g in grads.items() if not bool(np.all(np.isfinite(g)))), None)
-            # All finite but the norm overflowed: gradients too large to square and sum.
-            what = f"gradient of {bad!r}" if bad is not None else f"gradient norm {norm}"
-        last = f"{float(self.loss_history[-1]):g}" if self.loss_history else "none yet"
-        return NonFiniteLossError(
-            f"non-finite {what} at epoch {self.epoch}, iteration {t + 1} "
-            f"(last finite loss {last}, learning rate {self.learning_rate:g}); nothing was updated"
-        )
 
     # --------------------------------------------------------------- checking
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Check accuracy of the model on the provided data.
+
+        ``numnet.metrics.predict`` reads the predictions off a GPU once per call.
 
         Args:
             X: array of data, shape (N, d_1, ..., d_k).
@@ -273,8 +301,8 @@ class Solver(SolverPersistence):
         step_epoch = self.epoch
         if self.lr_schedule is not None:
             lr = self.base_learning_rate * self.lr_schedule(self.epoch, t)
-            for cfg in self.optim_configs.values():
-                cfg["learning_rate"] = lr
+            for p, cfg in self.optim_configs.items():
+                cfg["learning_rate"] = lr * self._lr_mults.get(p, 1.0)
         lr_used = self.learning_rate
         grad_norm = self._step(t)
         logs = {
@@ -304,15 +332,24 @@ class Solver(SolverPersistence):
         self.iteration = t + 1
         return logs, check_logs
 
+    def _unfreeze_at(self, t: int) -> None:
+        """At step ``t`` = the first of ``unfreeze_epoch``, take ``unfreeze`` out of frozen."""
+        if self.unfreeze_epoch is None or t != self.unfreeze_epoch * self.iterations_per_epoch:
+            return
+        frozen = self.model.frozen
+        frozen.difference_update(set(frozen) if self._unfreeze is None else self._unfreeze)
+
     def train(self):
         """Run optimization to train the model, from ``self.iteration`` to ``num_iterations``.
 
         Ctrl-C: the first one is deferred until the current step, its bookkeeping and its
         callbacks are done; then a checkpoint of that state is written (see
         ``interrupt_checkpoint``) and ``KeyboardInterrupt`` is re-raised. A second Ctrl-C stops at
-        once without a checkpoint. A ``KeyboardInterrupt`` raised by a callback also writes the
-        checkpoint (hooks run between steps); one raised from inside a step (only code can do
-        that: signals are deferred) writes none, since that state may be half updated.
+        once without a checkpoint. SIGTERM is handled the same way and raises
+        ``numnet._interrupts.Terminated`` (a ``KeyboardInterrupt``). A ``KeyboardInterrupt``
+        raised by a callback also writes the checkpoint (hooks run between steps); one raised
+        from inside a step (only code can do that: signals are deferred) writes none, since that
+        state may be half updated.
         """
         cbs = CallbackList(
             ([PrintProgress(self.print_every)] if self.verbose else []) + self.callbacks
@@ -327,7 +364,10 @@ class Solver(SolverPersistence):
             cbs.on_train_begin(self)
             with deferred_sigint() as sigint:
                 for t in range(self.iteration, self.num_iterations):
+                    if self.stop_training:  # also when on_train_begin found nothing left to do
+                        break
                     if t % ipe == 0:
+                        self._unfreeze_at(t)
                         cbs.on_epoch_begin(self)
                     cbs.on_batch_begin(self)
                     self._consistent = False
@@ -337,9 +377,7 @@ class Solver(SolverPersistence):
                     if check_logs is not None:
                         cbs.on_epoch_end(self, check_logs)
                     if sigint.pending:
-                        raise KeyboardInterrupt
-                    if self.stop_training:
-                        break
+                        raise sigint.interrupt()
             self._last_step_params = self.model.params
             self.stop_reason = "early_stop" if self.stop_training else "completed"
             # At the end of training swap the best params into the model

@@ -46,12 +46,17 @@ LAYERS = (
 #: Module or package -> layer; ``"numnet.x"`` also covers ``numnet.x.*``; the longest match wins.
 #: The package ``numnet`` itself (``__init__``: the version only) is a helper.
 LAYER_OF = {
-    # helpers: array library choice, argument checks, seeds, atomic writes, shared names
+    # helpers: array library choice, argument checks, seeds, atomic writes, shared names, safe
+    # .npz reading, folder locks, finiteness checks
     "numnet.backend": "helpers",
     "numnet._checks": "helpers",
     "numnet._random": "helpers",
     "numnet._atomic": "helpers",
     "numnet._names": "helpers",
+    "numnet.param_groups": "helpers",
+    "numnet._npz": "helpers",
+    "numnet._lockfile": "helpers",
+    "numnet._finite": "helpers",
     # functional core: forward/backward pairs, and the course's ``numnet.layers`` over them
     "numnet.ops": "functional core",
     "numnet.layers": "functional core",
@@ -74,6 +79,8 @@ LAYER_OF = {
     "numnet._solver_state": "training",
     "numnet._solver_persistence": "training",
     "numnet._interrupts": "training",
+    "numnet._step_undo": "training",
+    "numnet._checkpoint_v1": "training",
     "numnet._state": "training",
     "numnet.callbacks": "training",
     "numnet.metrics_log": "training",

@@ -187,13 +187,15 @@ class FileServer:
     """A threaded HTTP server on 127.0.0.1 serving ``files`` under three mirror prefixes.
 
     ``/good/<name>`` serves the bytes, ``/bad/<name>`` the bytes with one byte changed,
-    ``/cut/<name>`` sends the full Content-Length then closes after half the body; anything else
-    is a 404. ``requests`` counts every GET path.
+    ``/cut/<name>`` sends the full Content-Length then closes after half the body, ``/junk/<name>``
+    sends no Content-Length and the bytes followed by up to 64 MiB of junk; anything else is a 404.
+    ``requests`` counts every GET path; ``sent`` the bytes each junk response got out.
     """
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.requests: list[str] = []
+        self.sent: list[int] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -204,8 +206,11 @@ class FileServer:
                 server.requests.append(self.path)
                 _, mode, name = [*self.path.split("/", 2), "", ""][:3]
                 body = server.files.get(name)
-                if body is None or mode not in ("good", "bad", "cut"):
+                if body is None or mode not in ("good", "bad", "cut", "junk"):
                     self.send_error(404)
+                    return
+                if mode == "junk":
+                    self._junk(body)
                     return
                 if mode == "bad":
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])
@@ -214,6 +219,19 @@ class FileServer:
                 self.end_headers()
                 self.wfile.write(body[: len(body) // 2] if mode == "cut" else body)
                 self.wfile.flush()
+                self.close_connection = True
+
+            def _junk(self, body):
+                self.send_response(200)
+                self.end_headers()
+                sent = 0
+                try:
+                    for chunk in [body] + [b"\x00" * 2**16] * 1024:
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+                except OSError:  # the client stopped reading
+                    pass
+                server.sent.append(sent)
                 self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -10,10 +10,18 @@ from numnet.gradient_check import eval_numerical_gradient_array
 
 
 def on(xp, args):
-    """``args`` (a list, or a dict's values) with every NumPy array moved to the module ``xp``."""
-    move = lambda a: xp.asarray(a) if isinstance(a, np.ndarray) else a  # noqa: E731
+    """``args`` (a list, or a dict) with every NumPy array moved to the module ``xp``.
+
+    Arrays inside dict arguments (batchnorm's running statistics in ``bn_param``) move too.
+    """
+
+    def move(a):
+        if isinstance(a, np.ndarray):
+            return xp.asarray(a)
+        return {k: move(v) for k, v in a.items()} if isinstance(a, dict) else a
+
     if isinstance(args, dict):
-        return {k: move(v) for k, v in args.items()}
+        return move(args)
     return [move(a) for a in args]
 
 

@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,26 @@ def test_permissions_follow_the_umask(tmp_path, umask):
 def test_rejects_unknown_mode(tmp_path):
     with pytest.raises(ValueError, match="mode must be"), atomic_open(tmp_path / "f", "a"):
         pass
+
+
+def test_remove_stale_temps_takes_only_numnets_own_temp_names(tmp_path):
+    from numnet._atomic import remove_stale_temps, temp_beside
+
+    fd, ours = temp_beside(tmp_path / "last.npz")  # what a kill before the rename leaves
+    os.close(fd)
+    others = ["last.npz", ".last.npz.notes.tmp", ".best.npz.abcdefgh.tmp", "last.npz.abcdefgh.tmp",
+              ".last.npz.abcdefgh.part", ".last.npz.ABCDEFGH.tmp"]  # fmt: skip
+    for name in others:
+        (tmp_path / name).write_text("a user's")
+    assert remove_stale_temps(tmp_path, ["last.npz", "config.json"]) == [Path(ours)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others)
+
+
+def test_atomic_copy(tmp_path):
+    from numnet._atomic import atomic_copy
+
+    (tmp_path / "a").write_bytes(b"x" * 3_000_000)
+    (tmp_path / "b").write_bytes(b"old")
+    atomic_copy(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "b").read_bytes() == b"x" * 3_000_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]

@@ -159,9 +159,11 @@ def _set_meta(arrays, change):
             "not in the metadata",
         ),
         (
-            lambda p: _rewrite(p, lambda a: a.update(obj=np.array([{}], dtype=object))),
-            "obj",
-            "cannot be read",
+            lambda p: _rewrite(
+                p, lambda a: a.update({"model/params/b2": np.array([{}], dtype=object)})
+            ),
+            "model/params/b2",
+            "dtype object; only numeric arrays are read",
         ),
     ],
     ids=[

@@ -25,7 +25,7 @@ def test_positive_int_refuses_naming_the_argument(value):
      ("1.5", "expected an integer, got '1.5'"), ("x", "expected an integer, got 'x'")],
 )  # fmt: skip
 def test_the_commands_positive_int_is_the_library_check(text, message):
-    from numnet.cli.config import _pos_int
+    from numnet.cli.values import pos_int as _pos_int
 
     assert _pos_int("12") == 12
     with pytest.raises(ValueError) as e:

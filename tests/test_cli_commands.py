@@ -55,9 +55,20 @@ def test_eval_prints_accuracy_table_and_confusion_matrix(run_dir, tiny_data, tmp
     assert f"test accuracy {100 * summary['test_acc']:.2f}% on 120" in stdout
     for name in ("T-shirt/top", "Ankle boot", "confusion matrix"):
         assert name in stdout
-    result = json.loads((out / "eval.json").read_text())
+    result = json.loads((out / "eval-best-test.json").read_text())
     assert result["confusion_matrix"] == summary["confusion_matrix"]
-    assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "confusion-best-test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_into_the_run_directory_never_overwrites_its_files(run_dir, tiny_data, capsys):
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    code, stdout, err = run_cli(capsys, "eval", run_dir / "best.npz", "--data-dir", tiny_data,
+                                "--split", "val", "--out", run_dir)  # fmt: skip
+    assert code == 0, err
+    after = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    assert {k: after[k] for k in before} == before
+    assert sorted(set(after) - set(before)) == ["confusion-best-val.png", "eval-best-val.json"]
+    assert f"wrote {run_dir / 'eval-best-val.json'}" in stdout
 
 
 def test_eval_validation_split_subset(run_dir, tiny_data, capsys):

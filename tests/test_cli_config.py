@@ -41,7 +41,8 @@ def test_choice_lists_are_the_library_lists():
     assert C.OPTIMIZERS == tuple(optim.UPDATE_RULES)
     assert C.INITS == INIT_SCHEMES
     assert C.NORMS == ("none", *(n for n in _names.CONV_NORMALIZATIONS if n is not None))
-    assert set(C.MODEL_NAMES.values()) == set(MODEL_REGISTRY) - {"TwoLayerNet"}
+    # TwoLayerNet is fc with one hidden layer; LinearClassifier is for extracted features.
+    assert set(C.MODEL_NAMES.values()) == set(MODEL_REGISTRY) - {"TwoLayerNet", "LinearClassifier"}
     assert C.MODELS == tuple(C.MODEL_NAMES)
     assert C.BY_KEY["optimizer"].choices == C.OPTIMIZERS
     assert C.BY_KEY["init"].choices == C.INITS
@@ -60,7 +61,8 @@ def test_every_schedule_choice_builds_its_library_schedule():
         cfg = {**C.defaults(), "lr_schedule": choice, "lr_decay": 0.5}
         sched = lr_schedule(cfg, iterations_per_epoch=10)
         built[choice] = "constant" if sched is None else sched.name
-    assert set(built.values()) == set(schedules.SCHEDULES) - {"warmup"}
+    # warmup and two_phase wrap the chosen one (--warmup-epochs, --head-epochs).
+    assert set(built.values()) == set(schedules.SCHEDULES) - {"warmup", "two_phase"}
     assert built == {"none": "constant", "lr_decay": "exponential", "step": "step",
                      "cosine": "cosine"}  # fmt: skip
     cfg = {**C.defaults(), "warmup_epochs": 1.0}

@@ -125,7 +125,8 @@ def test_train_on_a_terminal_draws_a_bar_in_place_then_epoch_lines(tmp_path):
     assert screen[0].startswith("training ConvNet")
     epoch_lines = [ln for ln in screen if ln.startswith("epoch ")]
     assert [EPOCH_LINE.match(ln).group(1) for ln in epoch_lines] == ["0", "1", "2"], screen
-    assert screen[-2].startswith("test accuracy ") and screen[-1].startswith("run saved to ")
+    end = next(k for k, ln in enumerate(screen) if ln.startswith("diagnosis of "))  # then its lines
+    assert screen[end - 2].startswith("test accuracy ") and screen[end - 1].startswith("run saved")
     assert not [ln for ln in screen if BAR.match(ln)], screen
 
     # While it ran: epoch 2's bar was redrawn on one row, step by step, with loss and lr shown,

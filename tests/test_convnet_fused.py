@@ -11,8 +11,10 @@ import copy
 
 import numpy as np
 import pytest
+from _guard_xp import count_host_syncs, guard_xp
 
 import numnet.fast_layers as fl
+from numnet.backend import get_array_module, to_numpy
 from numnet.classifiers import ConvNet
 from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
 from numnet.layers import (
@@ -122,3 +124,62 @@ def test_param_and_buffer_names_are_unchanged():
     assert sorted(model.buffers()) == sorted(
         f"bn{i}.{k}" for i in range(1, 6) for k in ("running_mean", "running_var")
     )
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_the_fused_path_runs_on_every_array_backend(xp, net, rng):
+    # The guard takes CuPy's branches and refuses any host read or stray NumPy call: the fused
+    # blocks (dense and position-row columns, the full convolution for dx, pooling) stay on xp.
+    host = ConvNet(**NETS[net], rng=3, dtype=np.float32)
+    device = copy.deepcopy(host).to(xp)
+    X = rng.standard_normal((5, *host.input_dim)).astype(np.float32)
+    y = rng.integers(0, host.num_classes, 5)
+    want_loss, want_grads = host.loss(X, y)
+    with count_host_syncs() as syncs:
+        loss, grads = device.loss(xp.asarray(X), y)  # labels checked on the host
+    if xp is guard_xp:
+        assert syncs.count == 0, syncs.events
+    rtol = {"numpy": 0.0, "cupy": 1e-3}.get(xp.__name__, 1e-4)
+    _close(to_numpy(loss), want_loss, rtol, "loss")
+    for k, g in grads.items():
+        assert get_array_module(g) is xp, k
+        i = int(k.lstrip("Wbgamet"))
+        ref = want_grads[f"W{i}"] if k == f"b{i}" and i < host.num_layers else want_grads[k]
+        scale = max(float(np.abs(ref).max()), 1e-30)
+        assert float(np.abs(to_numpy(g) - want_grads[k]).max()) <= rtol * scale + 1e-7, k
+    for bp, bp_ref in zip(device.bn_params, host.bn_params):
+        _close(to_numpy(bp["running_mean"]), bp_ref["running_mean"], rtol, "running_mean")
+    _close(to_numpy(device.loss(xp.asarray(X))), host.loss(X), rtol, "test-mode scores")
+
+
+def _layered_conv_outputs(model, X, mode):
+    """Each conv layer's output (N, C, H, W) through the course's layers, in ``mode``."""
+    outs, h, p = [], X, model.params
+    for i in range(1, model.num_conv + 1):
+        bp = dict(model.bn_params[i - 1], mode=mode)  # leaves the model's statistics alone
+        h, _ = fl.conv_forward_fast(h, p[f"W{i}"], p[f"b{i}"], model.conv_param)
+        h, _ = spatial_batchnorm_forward(h, p[f"gamma{i}"], p[f"beta{i}"], bp)
+        if model._conv_pool[i - 1]:
+            h, _ = fl.max_pool_forward_fast(h, POOL)
+        h = np.maximum(h, 0)
+        outs.append(h)
+    return outs
+
+
+def test_features_and_kept_activations_equal_the_layered_path(rng):
+    # A training forward with keep_activations gives each fused block's output as (N, C, H, W);
+    # features() runs the blocks up to a layer in test mode (running statistics).
+    model = ConvNet(**NETS["long recipe, small"], rng=3, dtype=np.float64)
+    X = rng.standard_normal((4, *model.input_dim))
+    want = _layered_conv_outputs(model, X, "train")
+    model.keep_activations = True
+    model.loss(X, rng.integers(0, model.num_classes, 4))
+    acts = model.activations()
+    for i, h in enumerate(want, start=1):
+        kind, a = acts[f"layer{i}"]
+        assert kind == "relu" and a.shape == h.shape
+        _close(a, h, 1e-9, f"layer{i}")
+    model.keep_activations = False
+    model.release_activations()
+    for i, h in enumerate(_layered_conv_outputs(model, X, "test"), start=1):
+        _close(model.features(X, i), h.reshape(4, -1), 1e-9, f"features {i}")

@@ -242,3 +242,50 @@ def test_only_http_mirrors(tiny_idx, tmp_path):
     with pytest.raises(ValueError, match="http:// or https://"):
         download_file(["file:///etc/passwd"], tmp_path / "passwd", FileSpec("passwd"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mirror_sending_too_much_is_cut_off_at_the_known_size(server, tiny_idx, tmp_path):
+    import dataclasses
+
+    files = tiny_idx[1]
+    spec = idx_spec(files, [server.mirror("junk")])
+    spec = dataclasses.replace(
+        spec, files=tuple(dataclasses.replace(f, size=len(files[f.name])) for f in spec.files)
+    )
+    server.sent.clear()
+    with pytest.raises(DownloadError, match="more than the expected"):
+        fetch("tiny-idx", spec=spec, progress=False)
+    assert server.sent and max(server.sent) < 8 * 2**20  # not 64 MiB
+    assert _leftovers(tmp_path) == []
+
+
+def test_fetch_removes_the_partial_downloads_a_kill_left(server, tiny_idx, tmp_path):
+    files = tiny_idx[1]
+    spec = idx_spec(files, [server.mirror("good")])
+    dest = tmp_path / "cache" / "tiny-idx"
+    dest.mkdir(parents=True)
+    name = spec.files[0].name
+    stale, mine = dest / f".{name}.x1y2z3_4.part", dest / f".{name}.mine.part"
+    stale.write_bytes(b"half")
+    mine.write_bytes(b"a file of my own")
+    fetch("tiny-idx", spec=spec, progress=False)
+    assert not stale.exists() and mine.exists()
+
+
+def test_data_list_with_a_data_dir_also_shows_the_usual_places(tmp_path, monkeypatch):
+    """``numnet data list --data-dir DIR`` means "also look in DIR", not "only in DIR"."""
+    from numnet.data import describe, get_spec
+
+    system = tmp_path / "system"
+    system.mkdir()
+    for f in get_spec("fashion-mnist").local_files:
+        (system / f.name).write_bytes(b"")
+    monkeypatch.setattr(locations, "DEBIAN_FASHION_MNIST", system)
+    extra = tmp_path / "extra"
+    (extra / "mnist").mkdir(parents=True)
+    for f in get_spec("mnist").local_files:
+        (extra / "mnist" / f.name).write_bytes(b"")
+    lines = {ln.split()[0]: ln for ln in describe(extra).splitlines()[1:]}
+    assert f"{system} (system)" in lines["fashion-mnist"]
+    assert f"{extra / 'mnist'} (explicit)" in lines["mnist"]
+    assert "missing" in lines["cifar10"]

@@ -74,3 +74,20 @@ def test_affine_matches_torch_linear(xp, rng, x_shape, M):
 def test_affine_forward_rejects_bad_shapes(x_shape, w_shape, b_shape, match):
     with pytest.raises(ValueError, match=match):
         affine_forward(np.zeros(x_shape), np.zeros(w_shape), np.zeros(b_shape))
+
+
+@pytest.mark.parametrize("which", ["x", "w", "b"])
+def test_affine_forward_rejects_integers_like_conv_and_pool(which):
+    arrays = {"x": np.ones((3, 4)), "w": np.ones((4, 2)), "b": np.ones(2)}
+    arrays[which] = arrays[which].astype(np.int64)
+    with pytest.raises(
+        ValueError, match=f"{which} must be a floating-point array, got dtype int64"
+    ):
+        affine_forward(arrays["x"], arrays["w"], arrays["b"])
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 2), (3,), (3, 2, 1)])
+def test_affine_backward_names_a_wrong_dout(shape):
+    _, cache = affine_forward(np.ones((3, 4)), np.ones((4, 2)), np.ones(2))
+    with pytest.raises(ValueError, match=r"dout must have shape \(3, 2\), got"):
+        affine_backward(np.ones(shape), cache)

@@ -5,6 +5,7 @@ import pytest
 from _layers_testlib import assert_same, on, snapshot
 
 from numnet import layers as L
+from numnet.backend import get_array_module
 
 
 def _bn(mode):
@@ -106,12 +107,13 @@ def test_forward_and_backward_keep_dtype(xp, name, dtype):
     out, cache = forward(*args)
     if backward is None:  # a loss: (loss, dx)
         assert out.dtype == dtype and cache.dtype == dtype
+        assert get_array_module(out, cache) is xp
         return
-    assert out.dtype == dtype
+    assert out.dtype == dtype and get_array_module(out) is xp
     dout = xp.asarray(np.ones(out.shape, dtype=dtype))
     grads = _as_tuple(backward(dout, cache))
     for i, g in enumerate(grads):
-        assert g.dtype == dtype, f"gradient {i}"
+        assert g.dtype == dtype and get_array_module(g) is xp, f"gradient {i}"
     if "batchnorm" in name:
         assert args[-1]["running_mean"].dtype == dtype
         assert args[-1]["running_var"].dtype == dtype

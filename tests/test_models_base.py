@@ -23,6 +23,7 @@ def test_registry_names():
     assert sorted(MODEL_REGISTRY) == [
         "ConvNet",
         "FullyConnectedNet",
+        "LinearClassifier",
         "ThreeLayerConvNet",
         "TwoLayerNet",
     ]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _guard_xp import count_host_syncs
 from _models_testlib import (
     assert_config_round_trip,
     assert_grads_close,
@@ -16,6 +17,7 @@ from _models_testlib import (
     assert_reg_adds_l2,
 )
 
+from numnet.backend import get_array_module, to_numpy
 from numnet.classifiers.cnn import ThreeLayerConvNet
 
 
@@ -56,11 +58,19 @@ def test_reg_adds_half_reg_sum_w2(rng):
     assert_reg_adds_l2(lambda reg: small_cnn(reg, rng=2), X, y, 0.5, ["W1", "W2", "W3"])
 
 
-def test_matches_torch(rng):
+def test_matches_torch(xp, rng):
     model = small_cnn(rng=3)
     X, y = small_data(rng, N=4)
-    loss, grads = model.loss(X, y)
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.items()}
+    model.to(xp)  # host X and y: the model moves them
+    with count_host_syncs() as syncs:
+        loss, grads = model.loss(X, y)
+    assert syncs.count == 0, syncs.events
+    loss, grads = (
+        float(loss),
+        {k: to_numpy(g) for k, g in grads.items() if get_array_module(g) is xp},
+    )
+    assert len(grads) == len(model.params)
     h = F.max_pool2d(F.relu(F.conv2d(torch.tensor(X), tp["W1"], tp["b1"], padding=1)), 2)
     h = F.relu(h.reshape(len(X), -1) @ tp["W2"] + tp["b2"])
     t_loss = F.cross_entropy(h @ tp["W3"] + tp["b3"], torch.tensor(y))

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from _guard_xp import count_host_syncs
 
 from numnet import optim
-from numnet.backend import to_numpy
+from numnet.backend import get_array_module, to_numpy
 from numnet.gradient_check import rel_error
 
 N, D = 4, 5
@@ -194,10 +195,12 @@ def test_float32_stays_float32_and_dw_untouched(name, xp):
     # np.float64 hyperparameters, as a JSON/npz round trip may leave them, must not upcast.
     config = {"learning_rate": np.float64(1e-2)}
     for _ in range(3):
-        next_w, config = optim.UPDATE_RULES[name](w if name == "sgd" else w0, dw, config)
-        assert next_w.dtype == np.float32
+        with count_host_syncs() as syncs:  # an update never waits for the device
+            next_w, config = optim.UPDATE_RULES[name](w if name == "sgd" else w0, dw, config)
+        assert syncs.count == 0, syncs.events
+        assert next_w.dtype == np.float32 and get_array_module(next_w) is xp
         for k in STATE[name]:
-            assert config[k].dtype == np.float32, k
+            assert config[k].dtype == np.float32 and get_array_module(config[k]) is xp, k
     assert bool((dw == dw0).all())
     if name != "sgd":  # sgd updates in place, as the course's provided sgd does
         assert next_w is not w0
@@ -285,11 +288,24 @@ def test_clip_matches_torch_and_does_not_mutate(xp):
     for p, g in zip(params, tgrads):
         p.grad = g.clone()
     tnorm = torch.nn.utils.clip_grad_norm_(params, 0.5)
-    assert norm == pytest.approx(float(tnorm), rel=1e-12)
+    assert float(norm) == pytest.approx(float(tnorm), rel=1e-12)
     for (k, c), p in zip(clipped.items(), params):
         np.testing.assert_allclose(to_numpy(c), p.grad.numpy(), rtol=1e-12, err_msg=k)
         assert bool((xgrads[k] == originals[k]).all())
     assert clipped is not xgrads
+
+
+@pytest.mark.parametrize("max_norm", [10.0, 1.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_keeps_dtype_and_module_without_a_host_sync(xp, dtype, max_norm):
+    grads = {"a": xp.asarray(np.array([3.0, 4.0], dtype)), "b": xp.zeros((2, 2), dtype=dtype)}
+    with count_host_syncs() as syncs:
+        clipped, norm = optim.clip_grads_by_global_norm(grads, max_norm)
+    assert syncs.count == 0, syncs.events
+    assert get_array_module(clipped["a"], norm) is xp and clipped["a"].dtype == dtype
+    want = [3.0, 4.0] if max_norm > 5 else [0.6, 0.8]
+    np.testing.assert_allclose(to_numpy(clipped["a"]), want, rtol=1e-6)
+    assert float(norm) == pytest.approx(5.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -12,6 +12,7 @@ The backward returns gradients under the same names. Batchnorm's backward is the
 
 from __future__ import annotations
 
+from numnet.backend import get_array_module
 from numnet.layers import (
     affine_backward,
     affine_forward,
@@ -97,6 +98,32 @@ def hidden_block_backward(dout, cache, need_dx: bool = True):
     return dx, dw, db, dgamma, dbeta
 
 
+def hidden_stack_forward(x, params, layers, norm, bn_params, dropout_param):
+    """Hidden blocks (affine - [norm] - relu - [dropout]) for every layer of ``layers``.
+
+    Args:
+        x: ``(N, d_1, ..., d_k)`` input of layer ``layers[0]``.
+        params: the model's params (``W{i}``, ``b{i}``, ``gamma{i}``, ``beta{i}``).
+        layers: increasing layer numbers, every one a hidden block.
+        norm: None, ``"batchnorm"`` or ``"layernorm"`` for every block.
+        bn_params: one dict per layer, ``bn_params[i - 1]`` for layer ``i``.
+        dropout_param: the dropout dict every block shares, or None for no dropout.
+
+    Returns:
+        ``(h, caches)``: ``h`` ``(N, M)`` output of the last block (``x`` when ``layers`` is
+        empty) and ``[(layer, block cache), ...]``.
+    """
+    h, caches = x, []
+    for i in layers:
+        gamma, beta = params.get(f"gamma{i}"), params.get(f"beta{i}")
+        bn_param = None if norm is None else bn_params[i - 1]
+        h, cache = hidden_block_forward(
+            h, params[f"W{i}"], params[f"b{i}"], gamma, beta, norm, bn_param, dropout_param
+        )
+        caches.append((i, cache))
+    return h, caches
+
+
 def affine_stack_forward(x, params, layers, norm, bn_params, dropout_param):
     """Hidden blocks for every layer of ``layers`` but the last, then the output affine.
 
@@ -113,14 +140,7 @@ def affine_stack_forward(x, params, layers, norm, bn_params, dropout_param):
         ``(scores, cache)``: ``scores`` ``(N, M)`` of the output layer.
     """
     *hidden, last = layers
-    h, caches = x, []
-    for i in hidden:
-        gamma, beta = params.get(f"gamma{i}"), params.get(f"beta{i}")
-        bn_param = None if norm is None else bn_params[i - 1]
-        h, cache = hidden_block_forward(
-            h, params[f"W{i}"], params[f"b{i}"], gamma, beta, norm, bn_param, dropout_param
-        )
-        caches.append((i, cache))
+    h, caches = hidden_stack_forward(x, params, hidden, norm, bn_params, dropout_param)
     scores, c_out = affine_forward(h, params[f"W{last}"], params[f"b{last}"])
     return scores, (caches, last, c_out)
 
@@ -149,3 +169,16 @@ def affine_stack_backward(dscores, cache, need_dx: bool = True):
         if dgamma is not None:
             grads[f"gamma{i}"], grads[f"beta{i}"] = dgamma, dbeta
     return dh, grads
+
+
+def stack_activations(cache) -> dict:
+    """The hidden blocks' ReLU outputs from an ``affine_stack_forward`` cache.
+
+    Returns:
+        ``{"layer<i>": ("relu", a)}`` for each hidden layer ``i``, ``a`` of shape ``(N, M)``
+        (before dropout), as ``Model.activations`` gives them.
+    """
+    out = {}
+    for i, (_, _, _, c_relu, _) in cache[0]:
+        out[f"layer{i}"] = ("relu", get_array_module(c_relu).maximum(c_relu, 0))
+    return out

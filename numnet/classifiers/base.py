@@ -5,22 +5,35 @@ A model holds ``params`` (name -> array, read on every ``loss`` call), ``reg``, 
 (names the Solver must not update). ``get_config()`` returns the JSON-able constructor arguments
 plus ``"name"``; ``numnet.classifiers.build_model`` is its inverse. ``buffers()`` / ``load_buffers``
 carry the non-parameter state (batchnorm running statistics) that a checkpoint must also hold.
+
+Per-layer activations (what ``numnet.babysit.monitor`` watches): set ``keep_activations = True``
+and the next training forward (``loss(X, y)``) keeps its layer caches; ``activations()`` then names
+each hidden layer's output, ``{"layer<i>": (nonlinearity, array)}`` with ``i`` the layer of
+``W<i>``, and ``release_activations()`` lets the caches go. Nothing is kept while the flag is off
+(the default), so the normal training step pays one attribute test. A model written outside numnet
+takes part by offering the same two methods.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
+import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from numnet import param_groups
 from numnet._checks import check_positive_int
 from numnet._random import as_generator
-from numnet.backend import to_numpy
+from numnet.backend import to_device, to_numpy
+from numnet.classifiers._device import OnDevice
 from numnet.metrics import predict
 
 
-class Model:
+class Model(OnDevice):
     """Base class: subclasses set ``params``, ``bn_params`` and ``_config`` in ``__init__``.
 
     Attributes:
@@ -39,6 +52,10 @@ class Model:
     #: ``(old, new)`` renamed constructor arguments: ``build_model`` passes an old config key (a
     #: checkpoint written before the rename) under its new name, without a deprecation warning.
     renamed_config_keys: tuple[tuple[str, str], ...] = ()
+
+    #: Keep the next training forward's caches for :meth:`activations` (see the module docstring).
+    keep_activations: bool = False
+    _kept_forward = None
 
     def __init__(self, reg: float, dtype, rng: np.random.Generator | None):
         reg = float(reg)
@@ -106,7 +123,7 @@ class Model:
                 got = np.asarray(a).dtype
                 raise ValueError(f"buffer {k!r} must have dtype {self.dtype}, got {got}")
         for k, (bp, key, _) in slots.items():
-            bp[key] = np.array(buffers[k], copy=True)
+            bp[key] = to_device(np.array(buffers[k], copy=True), self.xp)
 
     # -------------------------------------------------------------- params / tuning
     def _check_names(self, names) -> list[str]:
@@ -119,8 +136,43 @@ class Model:
         return names
 
     def freeze(self, *names: str) -> None:
-        """Add ``names`` (e.g. ``"W1", "b1"``) to ``frozen``: the Solver will not update them."""
+        """Add ``names`` (e.g. ``"W1", "b1"``) to ``frozen``: the Solver will not update them.
+
+        Frozen params keep their values bit for bit and get no optimizer state. A normalisation
+        layer whose ``gamma{n}`` and ``beta{n}`` are both frozen also runs in test mode while
+        training: batch norm then normalises with its running statistics and leaves them
+        unchanged (the frozen part of the net computes what it computed when it was trained).
+        The layers below the lowest layer with a trainable param need no gradient; ``ConvNet``
+        skips the backward of those conv layers (its frozen affine layers still get gradients,
+        which the Solver ignores). ``numnet.param_groups.select_all`` turns selectors such as
+        ``"base"`` or ``"1-2"`` into names.
+        """
         self.frozen.update(self._check_names(names))
+
+    def set_norm_modes(self, mode: str) -> None:
+        """Set every normalisation layer's ``mode`` for a forward pass in ``mode``.
+
+        A layer whose ``gamma{n}`` and ``beta{n}`` are both in ``frozen`` gets ``"test"`` even
+        when ``mode`` is ``"train"``: it normalises with its running statistics and leaves them
+        unchanged (see ``freeze``).
+        """
+        for n, bp in zip(self._bn_layers, self.bn_params):
+            frozen = f"gamma{n}" in self.frozen and f"beta{n}" in self.frozen
+            bp["mode"] = "test" if frozen else mode
+
+    def first_trainable_layer(self) -> int:
+        """The lowest layer number with a param not in ``frozen`` (1 when nothing is frozen).
+
+        The layers below it need no gradient, so a model may skip their backward; with every
+        param frozen this is one past the last layer.
+        """
+        if not self.frozen:
+            return 1
+        trainable = [n for n in self.params if n not in self.frozen]
+        nums = param_groups.layers(trainable)
+        if not nums:
+            return 1 if trainable else max(param_groups.layers(self.params), default=0) + 1
+        return nums[0]
 
     def unfreeze(self, *names: str) -> None:
         """Remove ``names`` from ``frozen``; with no names, unfreeze everything."""
@@ -167,7 +219,8 @@ class Model:
             if want != got:
                 raise ValueError(f"param {n!r} must have shape {want}, got {got} in src")
         for n in names:
-            self.params[n] = np.array(src[n], dtype=self.dtype, copy=True)
+            host = np.array(to_numpy(src[n]), dtype=self.dtype, copy=True)
+            self.params[n] = to_device(host, self.xp)
         return sorted(names)
 
     def num_params(self) -> int:
@@ -175,23 +228,83 @@ class Model:
         return int(sum(p.size for p in self.params.values()))
 
     # ----------------------------------------------------------------- computation
-    def _l2(self, grads: dict, weight_names) -> float:
+    def _l2(self, grads: dict, weight_names):
         """Return ``0.5 * reg * sum(W**2)`` over ``weight_names`` and add ``reg * W`` to ``grads``.
 
-        ``grads`` entries are replaced (not updated in place) so no layer's array is written into.
+        ``grads`` entries are replaced (not updated in place) so no layer's array is written into;
+        a weight without an entry (a frozen layer whose backward was skipped) gets none. The sum
+        stays a scalar of the params' array module (no wait for a GPU).
         """
         if self.reg == 0.0:
             return 0.0
         total = 0.0
         for n in weight_names:
             w = self.params[n]
-            total += float((w * w).sum())
-            grads[n] = grads[n] + self.reg * w
+            total = total + (w * w).sum()
+            if n in grads:
+                grads[n] = grads[n] + self.reg * w
         return 0.5 * self.reg * total
+
+    def _with_l2(self, loss, grads: dict, weight_names):
+        """The data ``loss`` plus ``_l2`` (which adds ``reg * W`` to ``grads``).
+
+        Returns:
+            A Python float on the host; on a GPU a 0-d array, left for the caller to read (the
+            Solver reads it once per step, together with the gradient norm).
+        """
+        total = loss + self._l2(grads, weight_names)
+        return float(total) if self.xp is np else total
+
+    def activations(self) -> dict[str, tuple[str, np.ndarray]]:
+        """Each hidden layer's output in the last training forward made with ``keep_activations``.
+
+        Returns:
+            ``{"layer<i>": (nonlinearity, a)}`` in layer order: ``nonlinearity`` is ``"relu"``,
+            ``"tanh"`` or ``"sigmoid"``; ``a`` is the layer's output after its nonlinearity (and
+            after its pool, where one follows; before dropout), ``(N, M)`` for an affine layer or
+            ``(N, C, H, W)`` for a conv layer. Empty when nothing was kept.
+        """
+        kept = self._kept_forward
+        return {} if kept is None else self._activations_from(kept)
+
+    def _activations_from(self, kept) -> dict[str, tuple[str, np.ndarray]]:
+        """Decode what ``loss`` kept into :meth:`activations`' dict (each model its own caches)."""
+        return {}
+
+    def release_activations(self) -> None:
+        """Drop the kept forward, so its caches can be freed."""
+        self._kept_forward = None
 
     def predict(self, X, batch_size: int = 100) -> np.ndarray:
         """Class predictions ``(N,)``: argmax of test-mode scores, ``batch_size`` rows per call."""
         return predict(self, X, batch_size)
+
+
+_BUDGET: contextvars.ContextVar[int | None] = contextvars.ContextVar("param_budget", default=None)
+
+
+@contextlib.contextmanager
+def param_budget(max_params: int | None) -> Iterator[None]:
+    """Models built inside may have at most ``max_params`` weights (None: any number).
+
+    Each model's constructor calls :func:`check_param_budget` with its weight shapes before it
+    allocates them, so an oversized config fails before any memory is taken.
+    """
+    token = _BUDGET.set(max_params)
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def check_param_budget(shapes) -> None:
+    """Raise ValueError if the weight ``shapes`` hold more scalars than the current budget."""
+    limit = _BUDGET.get()
+    if limit is None:
+        return
+    n = sum(math.prod(int(d) for d in s) for s in shapes)
+    if n > limit:
+        raise ValueError(f"the config implies {n:,} weights, more than the {limit:,} allowed here")
 
 
 def int_list(name: str, values) -> list[int]:
@@ -203,6 +316,33 @@ def int_list(name: str, values) -> list[int]:
     for v in values:
         check_positive_int(f"{name} entry", v)
     return [int(v) for v in values]
+
+
+def check_feature_layer(layer, num_layers: int) -> int:
+    """The layer whose output a model's ``features`` returns, checked.
+
+    Args:
+        layer: a layer number in ``[1, num_layers - 1]`` (the head's own output is the scores),
+            or None for ``num_layers - 1``, the penultimate layer.
+        num_layers: L, the model's number of layers.
+
+    Raises:
+        ValueError: not an int in range, naming the model's hidden layers.
+    """
+    if num_layers < 2:
+        raise ValueError("the model has no hidden layer: its only layer is the head")
+    if layer is None:
+        return num_layers - 1
+    if (
+        isinstance(layer, bool)
+        or not isinstance(layer, numbers.Integral)
+        or not (1 <= layer <= num_layers - 1)
+    ):
+        raise ValueError(
+            f"layer must be an int in [1, {num_layers - 1}] (the layers below the head), "
+            f"got {layer!r}"
+        )
+    return int(layer)
 
 
 def check_keep_ratio(value) -> float:

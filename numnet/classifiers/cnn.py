@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from numnet._checks import check_labels, check_positive_int
+from numnet._checks import check_positive_int
 from numnet.backend import get_array_module
-from numnet.classifiers.base import Model, dtype_name, rng_arg
+from numnet.classifiers.base import (
+    Model,
+    check_feature_layer,
+    check_param_budget,
+    dtype_name,
+    rng_arg,
+)
 from numnet.fast_layers import *
 from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
@@ -34,9 +40,12 @@ def check_input_dim(input_dim) -> tuple[int, int, int]:
     return tuple(int(v) for v in dims)
 
 
-def check_images(X, dtype, input_dim) -> np.ndarray:
-    """``X`` as an ``(N, C, H, W)`` array of ``dtype`` matching ``input_dim`` (no needless copy)."""
-    X = get_array_module(X).asarray(X, dtype=dtype)
+def check_images(X, dtype, input_dim, xp=None) -> np.ndarray:
+    """``X`` as an ``(N, C, H, W)`` array of ``dtype`` matching ``input_dim`` (no needless copy).
+
+    ``xp``: the array module to put it in (a model's); None keeps ``X``'s own.
+    """
+    X = (get_array_module(X) if xp is None else xp).asarray(X, dtype=dtype)
     if X.ndim != 4 or X.shape[1:] != tuple(input_dim):
         c, h, w = input_dim
         raise ValueError(f"X must have shape (N, {c}, {h}, {w}), got {X.shape}")
@@ -108,6 +117,7 @@ class ThreeLayerConvNet(Model):
         f = int(num_filters)
         shapes = [(f, c, filter_size, filter_size), (f * (h // 2) * (w // 2), hidden_dim)]
         shapes.append((hidden_dim, num_classes))
+        check_param_budget(shapes)
         for i, shape in enumerate(shapes, start=1):
             self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
             self.params[f"b{i}"] = np.zeros(shape[0] if i == 1 else shape[1], dtype=self.dtype)
@@ -120,12 +130,12 @@ class ThreeLayerConvNet(Model):
             y: ``(N,)`` integer labels in ``[0, num_classes)``, or None.
 
         Returns:
-            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: float loss
+            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: scalar loss
             (softmax plus ``0.5*reg*sum`` of the squared W1..W3) and gradients shaped like params.
         """
-        X = check_images(X, self.dtype, self.input_dim)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
         if y is not None:
-            check_labels("y", y, X.shape[0], self.num_classes)
+            y = self._labels(y, X.shape[0])
         p = self.params
         conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
         pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
@@ -136,12 +146,39 @@ class ThreeLayerConvNet(Model):
         scores, cache3 = affine_forward(h2, p["W3"], p["b3"])
         if y is None:
             return scores
+        if self.keep_activations:
+            self._kept_forward = cache2
 
-        loss, dscores = softmax_loss(scores, y)
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
         grads = {}
         dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
         dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
         # The images' gradient is never needed, so it is never computed.
         _, grads["W1"], grads["b1"] = conv_relu_pool_backward_fast(dh1, cache1, need_dx=False)
-        loss = float(loss) + self._l2(grads, ("W1", "W2", "W3"))
+        loss = self._with_l2(loss, grads, ("W1", "W2", "W3"))
         return loss, grads
+
+    def _activations_from(self, kept):
+        # The fused conv-relu-pool stores no conv output; its pooled ReLU output is the next
+        # layer's input, which the affine-relu cache holds as (fc_cache, relu_cache).
+        (h1, _, _), relu_in = kept
+        xp = get_array_module(relu_in)
+        return {"layer1": ("relu", h1), "layer2": ("relu", xp.maximum(relu_in, 0))}
+
+    def features(self, X, layer=None):
+        """Output of layer ``layer``, flattened: the input of layer ``layer + 1``.
+
+        Args:
+            X: ``(N, C, H, W)``; cast to ``dtype``.
+            layer: 1 (conv - relu - pool, ``(N, F * H/2 * W/2)``), 2 or None (the hidden
+                affine - relu, ``(N, hidden_dim)``: the head's input).
+        """
+        layer = check_feature_layer(layer, 3)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
+        p = self.params
+        conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
+        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        h, _ = conv_relu_pool_forward_fast(X, p["W1"], p["b1"], conv_param, pool_param)
+        if layer == 2:
+            h, _ = affine_relu_forward(h, p["W2"], p["b2"])
+        return h.reshape(h.shape[0], -1)

@@ -41,11 +41,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._checks import check_choice, check_positive_int
 from numnet._names import CONV_NORMALIZATIONS
-from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
-from numnet.classifiers._conv_stack import conv_stack_backward, conv_stack_forward
-from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
+from numnet.classifiers._affine_stack import (
+    affine_stack_backward,
+    affine_stack_forward,
+    hidden_stack_forward,
+    stack_activations,
+)
+from numnet.classifiers._conv_stack import (
+    conv_stack_activations,
+    conv_stack_backward,
+    conv_stack_forward,
+)
+from numnet.classifiers.base import (
+    Model,
+    check_feature_layer,
+    check_keep_ratio,
+    check_param_budget,
+    dtype_name,
+    int_list,
+    rng_arg,
+)
 from numnet.classifiers.cnn import check_images, check_input_dim
 from numnet.initializers import check_scheme, init_weight
 from numnet.layers import softmax_loss
@@ -179,6 +196,7 @@ class ConvNet(Model):
             prev = d
         norm = normalization is not None
         self.bn_params = []
+        check_param_budget(shapes)
         for i, shape in enumerate(shapes, start=1):
             self.params[f"W{i}"] = init_weight(shape, init, weight_scale, gen).astype(self.dtype)
             out = shape[0] if len(shape) == 4 else shape[1]
@@ -208,20 +226,17 @@ class ConvNet(Model):
             y: ``(N,)`` integer labels in ``[0, num_classes)``, or None for test mode.
 
         Returns:
-            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: float loss (softmax
+            ``y is None``: scores ``(N, num_classes)``. Else ``(loss, grads)``: scalar loss (softmax
             plus ``0.5*reg*sum(W**2)`` over every ``W``) and gradients shaped like ``params``.
         """
-        X = check_images(X, self.dtype, self.input_dim)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
         mode = "test" if y is None else "train"
         if y is not None:
-            check_labels("y", y, X.shape[0], self.num_classes)
-        for bp in self.bn_params:
-            bp["mode"] = mode
-        if self.use_dropout:
-            self.dropout_param["mode"] = mode
+            y = self._labels(y, X.shape[0])
+        self._set_modes(mode)
 
         p, L = self.params, self.num_layers
-        h, caches = conv_stack_forward(self, X, train=y is not None)
+        h, caches = conv_stack_forward(self, X, self.num_conv, train=y is not None)
         scores, c_fc = affine_stack_forward(
             h,
             p,
@@ -233,10 +248,53 @@ class ConvNet(Model):
         del h
         if y is None:
             return scores
+        if self.keep_activations:
+            self._kept_forward = (caches, c_fc)
 
-        loss, dscores = softmax_loss(scores, y)
-        dh, grads = affine_stack_backward(dscores, c_fc, need_dx=self.num_conv > 0)
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
+        # Frozen layers below the first trainable one need no gradient (see Model.freeze).
+        first = self.first_trainable_layer()
+        dh, grads = affine_stack_backward(dscores, c_fc, need_dx=first <= self.num_conv)
         del c_fc
-        conv_stack_backward(self, dh, caches, grads)
-        loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
+        # The backward drops each cache once used; kept activations need the whole list.
+        conv_stack_backward(
+            self, dh, list(caches) if self.keep_activations else caches, grads, first
+        )
+        loss = self._with_l2(loss, grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
+
+    def _activations_from(self, kept):
+        caches, c_fc = kept
+        out = {f"layer{i}": ("relu", a) for i, a in enumerate(conv_stack_activations(caches), 1)}
+        return {**out, **stack_activations(c_fc)}
+
+    def _set_modes(self, mode: str) -> None:
+        self.set_norm_modes(mode)
+        if self.use_dropout:
+            self.dropout_param["mode"] = mode
+
+    def features(self, X, layer=None):
+        """Test-mode output of layer ``layer``, flattened: the input of layer ``layer + 1``.
+
+        Args:
+            X: ``(N, C, H, W)`` images; cast to ``dtype``.
+            layer: 1..L-1; None for L-1, the penultimate layer (the head's input).
+
+        Returns:
+            ``(N, D)`` features: after the layer's norm, pool and relu (hidden affine layers:
+            after relu; dropout is off in test mode).
+        """
+        layer = check_feature_layer(layer, self.num_layers)
+        X = check_images(X, self.dtype, self.input_dim, self.xp)
+        self._set_modes("test")
+        h, _ = conv_stack_forward(self, X, min(layer, self.num_conv), train=False)
+        if layer > self.num_conv:
+            h, _ = hidden_stack_forward(
+                h,
+                self.params,
+                range(self.num_conv + 1, layer + 1),
+                _AFFINE_NORM[self.normalization],
+                self.bn_params,
+                self.dropout_param if self.use_dropout else None,
+            )
+        return h.reshape(h.shape[0], -1)

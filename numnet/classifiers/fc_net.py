@@ -25,14 +25,29 @@ Both models are the shared fully connected stack of ``numnet.classifiers._affine
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
-from numnet._checks import check_choice, check_labels, check_positive_int
+from numnet._checks import check_choice, check_positive_int
 from numnet._names import FC_NORMALIZATIONS
 from numnet._random import as_generator
 from numnet.backend import get_array_module
-from numnet.classifiers._affine_stack import affine_stack_backward, affine_stack_forward
-from numnet.classifiers.base import Model, check_keep_ratio, dtype_name, int_list, rng_arg
+from numnet.classifiers._affine_stack import (
+    affine_stack_backward,
+    affine_stack_forward,
+    hidden_stack_forward,
+    stack_activations,
+)
+from numnet.classifiers.base import (
+    Model,
+    check_feature_layer,
+    check_keep_ratio,
+    check_param_budget,
+    dtype_name,
+    int_list,
+    rng_arg,
+)
 from numnet.initializers import check_scheme, init_weight
 from numnet.layer_utils import *
 from numnet.layers import *
@@ -40,15 +55,16 @@ from numnet.layers import *
 NORMALIZATIONS = FC_NORMALIZATIONS
 
 
-def check_X(X, dtype, input_dim) -> np.ndarray:
+def check_X(X, dtype, input_dim, xp=None) -> np.ndarray:
     """``X`` as an array of ``dtype``, checked to be ``(N, *)`` with ``prod(*) == input_dim``.
 
-    No copy is made when ``X`` already is such an array.
+    No copy is made when ``X`` already is such an array. ``xp``: the array module to put it in (a
+    model's: a host batch goes to the model's GPU); None keeps ``X``'s own.
 
     Raises:
         ValueError: ``X`` has fewer than 2 dimensions or the wrong number of features per row.
     """
-    X = get_array_module(X).asarray(X, dtype=dtype)
+    X = (get_array_module(X) if xp is None else xp).asarray(X, dtype=dtype)
     if X.ndim < 2 or int(np.prod(X.shape[1:])) != input_dim:
         raise ValueError(
             f"X must have shape (N, ...) with {input_dim} features per row, got shape {X.shape}"
@@ -105,6 +121,7 @@ class TwoLayerNet(Model):
         )
         self.input_dim, self.num_classes = int(input_dim), int(num_classes)
         dims = [self.input_dim, int(hidden_dim), self.num_classes]
+        check_param_budget(pairwise(dims))
         for i in (1, 2):
             w = init_weight((dims[i - 1], dims[i]), init, weight_scale, gen)
             self.params[f"W{i}"] = w.astype(self.dtype)
@@ -118,18 +135,35 @@ class TwoLayerNet(Model):
             y: ``(N,)`` integer labels in ``[0, C)``, or None.
 
         Returns:
-            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: float loss (softmax plus
+            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: scalar loss (softmax plus
             ``0.5*reg*(sum(W1**2) + sum(W2**2))``) and a dict of gradients shaped like ``params``.
         """
-        X = check_X(X, self.dtype, self.input_dim)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
         scores, cache = affine_stack_forward(X, self.params, (1, 2), None, [], None)
         if y is None:
             return scores
-        check_labels("y", y, X.shape[0], self.num_classes)
-        loss, dscores = softmax_loss(scores, y)
+        y = self._labels(y, X.shape[0])
+        if self.keep_activations:
+            self._kept_forward = cache
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
         _, grads = affine_stack_backward(dscores, cache, need_dx=False)
-        loss = float(loss) + self._l2(grads, ("W1", "W2"))
+        loss = self._with_l2(loss, grads, ("W1", "W2"))
         return loss, grads
+
+    def _activations_from(self, kept):
+        return stack_activations(kept)
+
+    def features(self, X, layer=None):
+        """Test-mode output of the hidden layer (after relu), ``(N, H)``: the head's input.
+
+        Args:
+            X: ``(N, d_1, ..., d_k)`` with ``prod(d_i) == D``.
+            layer: 1 or None (the only hidden layer).
+        """
+        check_feature_layer(layer, 2)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
+        h, _ = hidden_stack_forward(X.reshape(X.shape[0], -1), self.params, (1,), None, [], None)
+        return h
 
 
 class FullyConnectedNet(Model):
@@ -210,6 +244,7 @@ class FullyConnectedNet(Model):
         self.input_dim, self.num_classes = int(input_dim), int(num_classes)
 
         dims = [self.input_dim, *hidden, self.num_classes]
+        check_param_budget(pairwise(dims))
         for i in range(1, self.num_layers + 1):
             w = init_weight((dims[i - 1], dims[i]), init, weight_scale, gen)
             self.params[f"W{i}"] = w.astype(self.dtype)
@@ -247,18 +282,17 @@ class FullyConnectedNet(Model):
             y: ``(N,)`` integer labels in ``[0, C)``, or None for test mode.
 
         Returns:
-            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: float loss (softmax plus
+            ``y is None``: scores ``(N, C)``. Else ``(loss, grads)``: scalar loss (softmax plus
             ``0.5*reg*sum_i sum(Wi**2)``) and a dict of gradients shaped like ``params``.
         """
-        X = check_X(X, self.dtype, self.input_dim)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
         mode = "test" if y is None else "train"
         if y is not None:
-            check_labels("y", y, X.shape[0], self.num_classes)
+            y = self._labels(y, X.shape[0])
         if self.use_dropout:
             self.dropout_param["mode"] = mode
         if self.normalization == "batchnorm":
-            for bp in self.bn_params:
-                bp["mode"] = mode
+            self.set_norm_modes(mode)
 
         L = self.num_layers
         scores, cache = affine_stack_forward(
@@ -271,7 +305,38 @@ class FullyConnectedNet(Model):
         )
         if y is None:
             return scores
-        loss, dscores = softmax_loss(scores, y)
+        if self.keep_activations:
+            self._kept_forward = cache
+        loss, dscores = softmax_loss(scores, y, labels_checked=True)
         _, grads = affine_stack_backward(dscores, cache, need_dx=False)
-        loss = float(loss) + self._l2(grads, [f"W{i}" for i in range(1, L + 1)])
+        loss = self._with_l2(loss, grads, [f"W{i}" for i in range(1, L + 1)])
         return loss, grads
+
+    def _activations_from(self, kept):
+        return stack_activations(kept)
+
+    def features(self, X, layer=None):
+        """Test-mode output of hidden layer ``layer`` (after relu): the input of ``layer + 1``.
+
+        Args:
+            X: ``(N, d_1, ..., d_k)`` with ``prod(d_i) == D``; cast to ``dtype``.
+            layer: 1..L-1; None for L-1, the penultimate layer (the head's input).
+
+        Returns:
+            ``(N, hidden_dims[layer - 1])`` features.
+        """
+        layer = check_feature_layer(layer, self.num_layers)
+        X = check_X(X, self.dtype, self.input_dim, self.xp)
+        if self.use_dropout:
+            self.dropout_param["mode"] = "test"
+        if self.normalization == "batchnorm":
+            self.set_norm_modes("test")
+        h, _ = hidden_stack_forward(
+            X.reshape(X.shape[0], -1),
+            self.params,
+            range(1, layer + 1),
+            self.normalization,
+            self.bn_params,
+            self.dropout_param if self.use_dropout else None,
+        )
+        return h

@@ -12,7 +12,6 @@ NumPy, which must not load before ``--threads`` is applied).
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,8 +20,12 @@ from typing import Any
 
 from numnet import _names
 from numnet import schedules as _schedules
-from numnet._checks import check_positive_int
+from numnet.cli import values as V
 from numnet.cli.errors import UsageError
+from numnet.cli.transfer_args import class_list as _class_list
+from numnet.cli.transfer_args import factor as _factor
+from numnet.cli.transfer_args import multipliers as _multipliers
+from numnet.cli.transfer_args import selectors as _selectors
 
 #: ``--model`` value -> the ``numnet.classifiers`` model it builds (TwoLayerNet is ``fc`` with
 #: one hidden layer).
@@ -33,9 +36,12 @@ OPTIMIZERS = _names.UPDATE_RULES
 #: The command's names for two ``numnet.schedules`` schedules: the course's ``lr_decay`` and
 #: ``none``. Warm-up is not a choice of its own; ``--warmup-epochs`` wraps the chosen schedule.
 _SCHEDULE_ALIASES = {"constant": "none", "exponential": "lr_decay"}
-SCHEDULES = tuple(_SCHEDULE_ALIASES.get(s, s) for s in _schedules.SCHEDULES if s != "warmup")
+SCHEDULES = tuple(
+    _SCHEDULE_ALIASES.get(s, s) for s in _schedules.SCHEDULES if s not in ("warmup", "two_phase")
+)
 NORMS = tuple("none" if n is None else n for n in _names.CONV_NORMALIZATIONS)
 INITS = _names.INIT_SCHEMES
+DEVICES = _names.DEVICES
 
 #: Old option name -> (its new name, why it changed); the old flag and config key still work.
 RENAMED = {"dropout": ("dropout_keep", "it is a keep probability")}
@@ -48,84 +54,15 @@ MODEL_DEFAULTS = {
 }
 
 
+#: ``--monitor`` without a value: ``numnet.babysit.monitor.DEFAULT_EVERY`` (a test checks they
+#: agree; that module loads NumPy, which must wait for ``--threads``).
+MONITOR_EVERY = 20
+
 THREADS_HELP = (
     "BLAS/OpenMP threads; 0 = the libraries' own choice (all cores). 1 is the default because "
     "NumPy's BLAS threads busy-wait: on a 2-core machine that was also running other work, 2 "
     "threads made training 5x slower"
 )
-
-
-def _float(s) -> float:
-    if isinstance(s, bool):
-        raise ValueError(f"expected a number, got {s!r}")
-    try:
-        v = float(s)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {s!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"must be a finite number, got {s!r}")
-    return v
-
-
-def _nonneg_float(s) -> float:
-    v = _float(s)
-    if v < 0:
-        raise ValueError(f"must be >= 0, got {s!r}")
-    return v
-
-
-def _pos_float(s) -> float:
-    v = _float(s)
-    if v <= 0:
-        raise ValueError(f"must be > 0, got {s!r}")
-    return v
-
-
-def _keep_ratio(s) -> float:
-    v = _float(s)
-    if not 0 < v <= 1:
-        raise ValueError(f"must be a keep probability in (0, 1], got {s!r}")
-    return v
-
-
-def _int(s, low: int) -> int:
-    if isinstance(s, (float, bool)):
-        raise ValueError(f"expected an integer, got {s!r}")
-    try:
-        v = int(s)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected an integer, got {s!r}") from None
-    if v < low:
-        raise ValueError(f"must be >= {low}, got {s!r}")
-    return v
-
-
-def _pos_int(s) -> int:
-    return check_positive_int(None, _int(s, -math.inf))  # _int parses, the library checks
-
-
-def _nonneg_int(s) -> int:
-    return _int(s, 0)
-
-
-def _int_list(s) -> list[int]:
-    if isinstance(s, (list, tuple)):
-        items = list(s)
-    else:
-        items = [t for t in str(s).replace(" ", "").split(",") if t]
-    return [_pos_int(t) for t in items]
-
-
-def _bool(s) -> bool:
-    if isinstance(s, bool):
-        return s
-    raise ValueError(f"must be true or false, got {s!r}")
-
-
-def _str(s) -> str:
-    if not isinstance(s, str):
-        raise ValueError(f"must be a string, got {s!r}")
-    return s
 
 
 @dataclass(frozen=True)
@@ -142,6 +79,8 @@ class Option:
         flag: a boolean switch (``--augment`` / ``--no-augment``).
         metavar: placeholder in --help.
         resumable: may be changed by ``--resume`` (e.g. more --epochs); others are locked.
+        const: the value of the flag given without one (``--monitor`` alone); None: the flag
+            needs its value.
     """
 
     key: str
@@ -153,6 +92,7 @@ class Option:
     metavar: str | None = None
     resumable: bool = False
     group: str = "training"
+    const: Any = None
 
     @property
     def flag_name(self) -> str:
@@ -166,61 +106,92 @@ def _O(key, default, convert, help, group, **kw) -> Option:
 
 # fmt: off
 OPTIONS: tuple[Option, ...] = (
-    _O("model", "convnet", _str, "architecture", "model", choices=MODELS),
-    _O("hidden_dims", None, _int_list, "hidden affine sizes, comma separated "
+    _O("model", "convnet", V.string, "architecture", "model", choices=MODELS),
+    _O("hidden_dims", None, V.int_list, "hidden affine sizes, comma separated "
        "(default per model: convnet 128; fc 512,256; threelayer 100)", "model", metavar="N,N"),
-    _O("filters", None, _int_list, "conv channels per stage, comma separated; threelayer takes "
+    _O("filters", None, V.int_list, "conv channels per stage, comma separated; threelayer takes "
        "one number (default per model: convnet 32,64; threelayer 32)", "model", metavar="F,F"),
-    _O("filter_size", None, _pos_int, "conv kernel size (default per model: convnet 3; "
+    _O("filter_size", None, V.pos_int, "conv kernel size (default per model: convnet 3; "
        "threelayer 7)", "model", metavar="K"),
-    _O("convs_per_stage", 1, _pos_int, "conv layers per convnet stage (each stage ends in a 2x2 "
+    _O("convs_per_stage", 1, V.pos_int, "conv layers per convnet stage (each stage ends in a 2x2 "
        "max pool)", "model", metavar="N"),
-    _O("norm", "batchnorm", _str, "normalisation after each conv/affine layer (threelayer "
+    _O("norm", "batchnorm", V.string, "normalisation after each conv/affine layer (threelayer "
        "ignores it)", "model", choices=NORMS),
-    _O("dropout_keep", 1.0, _keep_ratio, "dropout keep probability after hidden affine layers; "
+    _O("dropout_keep", 1.0, V.keep_ratio, "dropout keep probability after hidden affine layers; "
        "1 = off (threelayer has no dropout; formerly --dropout)", "model", metavar="P"),
-    _O("init", "kaiming", _str, "weight initialisation", "model", choices=INITS),
-    _O("weight_scale", 1e-3, _pos_float, "std of the 'gaussian' init", "model", metavar="S"),
-    _O("data", "fashion-mnist", _str, "data set", "data", choices=DATASETS),
-    _O("data_dir", None, _str, "directory holding the data set's files (default: search "
+    _O("init", "kaiming", V.string, "weight initialisation", "model", choices=INITS),
+    _O("weight_scale", 1e-3, V.pos_number, "std of the 'gaussian' init", "model", metavar="S"),
+    _O("data", "fashion-mnist", V.string, "data set", "data", choices=DATASETS),
+    _O("data_dir", None, V.path, "directory holding the data set's files (default: search "
        "$NUMNET_DATA, the cache dir, then the system copy)", "data", metavar="DIR",
        resumable=True),
-    _O("download", False, _bool, "download the data set if it is not found", "data", flag=True,
+    _O("download", False, V.boolean, "download the data set if it is not found", "data", flag=True,
        resumable=True),
-    _O("num_train", None, _pos_int, "train on only N of the training images (drawn with the "
+    _O("num_train", None, V.pos_int, "train on only N of the training images (drawn with the "
        "validation split), for quick runs (default: all the split leaves)", "data", metavar="N"),
-    _O("num_val", 5000, _pos_int, "images held out of the training set for validation", "data",
+    _O("num_val", 5000, V.pos_int, "images held out of the training set for validation", "data",
        metavar="N"),
-    _O("num_test", None, _pos_int, "evaluate on only the first N test images, for quick runs "
+    _O("num_test", None, V.pos_int, "evaluate on only the first N test images, for quick runs "
        "(default: all)", "data", metavar="N"),
-    _O("augment", False, _bool, "random crop (zero pad 2 on 28x28 images, 4 on 32x32) and "
+    _O("classes", None, _class_list, "use only these classes, relabelled 0..K-1 in the order "
+       "given, in training and test (default: all)", "data", metavar="C,C"),
+    _O("per_class", None, V.pos_int, "train on exactly N images of each class, drawn with --seed "
+       "from the training split (not with --num-train; default: all)", "data", metavar="N"),
+    _O("augment", False, V.boolean, "random crop (zero pad 2 on 28x28 images, 4 on 32x32) and "
        "horizontal flip of each training batch",
        "data", flag=True),
-    _O("optimizer", "adam", _str, "update rule", "optimizer", choices=OPTIMIZERS),
-    _O("lr", 2e-3, _pos_float, "learning rate (peak, after warm-up)", "optimizer", metavar="LR"),
-    _O("momentum", 0.9, _nonneg_float, "momentum of sgd_momentum / nesterov_momentum",
+    _O("optimizer", "adam", V.string, "update rule", "optimizer", choices=OPTIMIZERS),
+    _O("lr", 2e-3, V.pos_number, "learning rate (peak, after warm-up)", "optimizer", metavar="LR"),
+    _O("momentum", 0.9, V.nonneg_number, "momentum of sgd_momentum / nesterov_momentum",
        "optimizer", metavar="M"),
-    _O("weight_decay", 1e-2, _nonneg_float, "decoupled weight decay of adamw", "optimizer",
+    _O("weight_decay", 1e-2, V.nonneg_number, "decoupled weight decay of adamw", "optimizer",
        metavar="WD"),
-    _O("lr_schedule", "cosine", _str, "learning-rate schedule over the epochs: lr_decay = "
+    _O("lr_schedule", "cosine", V.string, "learning-rate schedule over the epochs: lr_decay = "
        "multiply by --lr-decay every epoch (the course's), step = multiply by --lr-decay every "
        "--lr-step epochs, cosine = anneal to 0", "optimizer", choices=SCHEDULES),
-    _O("lr_decay", 0.1, _pos_float, "factor of the lr_decay and step schedules", "optimizer",
+    _O("lr_decay", 0.1, V.pos_number, "factor of the lr_decay and step schedules", "optimizer",
        metavar="G"),
-    _O("lr_step", 5, _pos_int, "epochs between step-schedule decays", "optimizer", metavar="E"),
-    _O("warmup_epochs", 0.0, _nonneg_float, "linear learning-rate warm-up (epochs, may be "
+    _O("lr_step", 5, V.pos_int, "epochs between step-schedule decays", "optimizer", metavar="E"),
+    _O("warmup_epochs", 0.0, V.nonneg_number, "linear learning-rate warm-up (epochs, may be "
        "fractional)", "optimizer", metavar="E"),
-    _O("reg", 0.0, _nonneg_float, "L2 regularisation strength (0.5 * reg * sum W^2)",
+    _O("reg", 0.0, V.nonneg_number, "L2 regularisation strength (0.5 * reg * sum W^2)",
        "optimizer", metavar="R"),
-    _O("grad_clip", None, _pos_float, "clip gradients to this global L2 norm (default: no "
+    _O("grad_clip", None, V.pos_number, "clip gradients to this global L2 norm (default: no "
        "clipping)", "optimizer", metavar="NORM"),
-    _O("epochs", 5, _pos_int, "training epochs", "training", metavar="E", resumable=True),
-    _O("batch_size", 64, _pos_int, "minibatch size", "training", metavar="B"),
-    _O("patience", None, _pos_int, "stop after this many epochs without a better val accuracy "
+    _O("epochs", 5, V.pos_int, "training epochs", "training", metavar="E", resumable=True),
+    _O("batch_size", 64, V.pos_int, "minibatch size", "training", metavar="B"),
+    _O("patience", None, V.pos_int, "stop after this many epochs without a better val accuracy "
        "(default: never)", "training", metavar="E", resumable=True),
-    _O("seed", 0, _nonneg_int, "seed of every random choice (init, split, batches, dropout, "
+    _O("seed", 0, V.nonneg_int, "seed of every random choice (init, split, batches, dropout, "
        "augmentation)", "training", metavar="S"),
-    _O("threads", 1, _nonneg_int, THREADS_HELP, "training", metavar="T", resumable=True),
+    _O("threads", 1, V.nonneg_int, THREADS_HELP, "training", metavar="T", resumable=True),
+    _O("monitor", None, V.pos_int, "record per-layer activation statistics and histograms, "
+       f"weight and gradient norms and update ratios every EVERY steps ({MONITOR_EVERY} when "
+       "EVERY is left out) into monitor.csv and monitor_histograms.npz (default: off)",
+       "training", metavar="EVERY", resumable=True, const=MONITOR_EVERY),
+    _O("device", "cpu", V.string, "where the model computes: cpu (NumPy) or cuda (CuPy on an "
+       "NVIDIA GPU; pip install 'numnet[gpu]'). The data stays on the host and moves a batch at "
+       "a time; checkpoints are the same either way", "training", choices=DEVICES,
+       resumable=True),
+    _O("init_from", None, V.string, "start from this checkpoint's weights: what fits by name and "
+       "shape is copied, the rest initialised, and a report lists both (numnet finetune "
+       "CHECKPOINT is the same); the architecture is the checkpoint's, model options given here "
+       "change it", "transfer", metavar="CHECKPOINT"),
+    _O("new_classes", None, V.pos_int, "a new task of K classes: the head is re-initialised even "
+       "where the checkpoint's fits (K must be the data's class count)", "transfer", metavar="K"),
+    _O("freeze_upto", None, V.pos_int, "freeze layers 1..L (weights, batch norm scale, shift and "
+       "statistics: frozen batch norm uses its running statistics and keeps them)", "transfer",
+       metavar="L"),
+    _O("freeze", None, _selectors, "freeze these params: comma-separated selectors base, head, "
+       "a layer N, a range N-M, names or patterns such as W*", "transfer", metavar="SEL,SEL"),
+    _O("head_epochs", 0, V.nonneg_int, "train only the head for the first E epochs, then "
+       "everything not frozen at --finetune-lr-factor times the rate; each phase runs "
+       "--lr-schedule from its own start", "transfer", metavar="E"),
+    _O("finetune_lr_factor", 0.1, _factor, "learning rate after --head-epochs, relative to --lr",
+       "transfer", metavar="F"),
+    _O("lr_mult", None, _multipliers, "learning-rate multipliers per group, SELECTOR=FACTOR "
+       "comma separated, e.g. base=0.1,head=1 (later entries win; selectors as --freeze)",
+       "transfer", metavar="SPEC"),
 )
 # fmt: on
 
@@ -276,6 +247,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"cannot read config file {path}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"config file {path} is not UTF-8 (byte {e.start}), as TOML must be"
+        ) from None
     out: dict[str, Any] = {}
     for name, value, shown in _flatten(raw):
         key = name.replace("-", "_")
@@ -327,6 +302,30 @@ def renamed_keys(options: Mapping[str, Any]) -> dict[str, Any]:
     for old, (new, _) in RENAMED.items():
         if old in out and new not in out:
             out[new] = out.pop(old)
+    return out
+
+
+def saved_options(options: Any, where: str) -> dict[str, Any]:
+    """A run's saved options (its config.json ``options``), each checked as a config file's.
+
+    Args:
+        options: the saved mapping; old names are moved to their new keys (``renamed_keys``).
+        where: the file, for the messages (``RUN/config.json``).
+
+    Raises:
+        UsageError: not a mapping, an unknown key, or a value the option does not take (the
+            message names ``where`` and ``options.<key>``); ``None`` passes where it is the
+            option's default.
+    """
+    if not isinstance(options, Mapping):
+        raise UsageError(f"{where}: options must be a table of options, got {options!r}")
+    out = renamed_keys(options)
+    for key, value in out.items():
+        opt = BY_KEY.get(key)
+        if opt is None:
+            raise UsageError(f"{where}: unknown option {key!r} in options")
+        if not (value is None and opt.default is None):
+            out[key] = convert(opt, value, f"{where}: options.{key}")
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C (143 for SIGTERM)
 
 
 class CLIError(Exception):
@@ -29,3 +29,9 @@ def one_line(exc: BaseException) -> str:
     """The exception's message on one line (errors from below the CLI may span several)."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+def os_error(exc: OSError) -> str:
+    """An OSError on one line: its reason, then the file it is about (when it names one)."""
+    reason = exc.strerror or one_line(exc)
+    return f"{reason}: {exc.filename}" if exc.filename else reason

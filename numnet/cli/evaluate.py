@@ -13,6 +13,7 @@ from pathlib import Path
 from numnet.cli import config as C
 from numnet.cli import dataload, metrics, models, rundir
 from numnet.cli.errors import CLIError, UsageError
+from numnet.cli.setup import on_device
 
 
 def _options(checkpoint: Path, data: str | None) -> dict:
@@ -20,7 +21,7 @@ def _options(checkpoint: Path, data: str | None) -> dict:
     cfg = C.defaults()
     conf = checkpoint.parent / rundir.CONFIG
     if conf.is_file():
-        cfg.update(rundir.read_json(conf).get("options", {}))
+        cfg.update(C.saved_options(rundir.read_json(conf).get("options", {}), str(conf)))
     elif data is None:
         raise UsageError(
             f"cannot tell which data set {checkpoint} was trained on (no {rundir.CONFIG} beside "
@@ -37,17 +38,22 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
     if not checkpoint.is_file():
         raise CLIError(f"checkpoint {checkpoint} not found")
     cfg = _options(checkpoint, args.data)
-    model = models.load_checkpoint_model(checkpoint)
+    model = on_device(models.load_checkpoint_model(checkpoint), args.device)
     if args.data_dir is not None:
         cfg["data_dir"] = args.data_dir
     ds = dataload.load(cfg["data"], cfg["data_dir"], args.download or cfg["download"])
+    ds = dataload.subset(ds, cfg)  # the run's --classes
     want, got = models.input_shape(model), tuple(ds.image_shape)
     if want != got and want != (int(got[0] * got[1] * got[2]),):
         raise CLIError(
             f"{checkpoint} holds a model for inputs of shape {want}, but {ds.name} images are "
             f"{got}; pass the --data it was trained on"
         )
-    data = dataload.split(ds, cfg)
+    norm = None  # a run from a checkpoint used that checkpoint's normalisation, and recorded it
+    if cfg.get("init_from") and (checkpoint.parent / rundir.CONFIG).is_file():
+        saved = rundir.read_json(checkpoint.parent / rundir.CONFIG)
+        norm = dataload.saved_normalization(saved, cfg["data"])
+    data = dataload.split(ds, cfg, norm)
     X, y = data[f"X_{args.split}"], data[f"y_{args.split}"]
     if args.num is not None:
         X, y = X[: args.num], y[: args.num]
@@ -80,6 +86,10 @@ def _write(out: Path, checkpoint: Path, split: str, acc: float, cm, class_names)
         "per_class_acc": {n: float(a) for n, a in zip(class_names, per_class)},
         "confusion_matrix": cm.tolist(),
     }
-    rundir.write_json(out / "eval.json", result)
-    png = plot_confusion(out / rundir.CONFUSION_PNG, cm, class_names, f"Confusion matrix ({split})")
-    print(f"\nwrote {out / 'eval.json'} and {png}")
+    # Named after the checkpoint and split, never a run's own file name: --out may be a run.
+    name = f"{checkpoint.stem}-{split}"
+    rundir.write_json(out / f"eval-{name}.json", result)
+    png = plot_confusion(
+        out / f"confusion-{name}.png", cm, class_names, f"Confusion matrix ({split})"
+    )
+    print(f"\nwrote {out / f'eval-{name}.json'} and {png}")

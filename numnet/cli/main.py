@@ -10,12 +10,15 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from numnet import __version__
+from numnet._interrupts import signal_number
 from numnet.cli import config as C
+from numnet.cli import transfer_args
 from numnet.cli.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -23,6 +26,7 @@ from numnet.cli.errors import (
     CLIError,
     UsageError,
     one_line,
+    os_error,
 )
 
 #: subcommand -> "module:function" run as function(args, explicit) -> exit code.
@@ -36,6 +40,11 @@ HANDLERS = {
     "sanity": "numnet.cli.sanity:run",
     "summary": "numnet.cli.summary:run",
     "search": "numnet.cli.search:run",
+    "finetune": "numnet.cli.finetune:run",
+    "features": "numnet.cli.features:run",
+    "inspect": "numnet.cli.inspect_init:run",
+    "diagnose": "numnet.cli.diagnose:run",
+    "compare": "numnet.cli.compare:run",
 }
 
 
@@ -67,6 +76,13 @@ def _argtype(opt: C.Option):
     return conv
 
 
+def _path(s: str) -> str:
+    """A path argument: '' would silently mean the current folder, so it is refused."""
+    if s == "":
+        raise argparse.ArgumentTypeError("must name a path, got ''")
+    return s
+
+
 def add_train_options(
     p: argparse.ArgumentParser, suppress: bool = False, run_options: bool = True
 ) -> None:
@@ -86,6 +102,7 @@ def add_train_options(
                 opt.flag_name, action=argparse.BooleanOptionalAction, default=default, help=opt.help
             )
         else:
+            optional = {} if opt.const is None else {"nargs": "?", "const": opt.const}
             g.add_argument(
                 opt.flag_name,
                 type=_argtype(opt),
@@ -93,6 +110,7 @@ def add_train_options(
                 default=default,
                 metavar=opt.metavar,
                 help=opt.help,
+                **optional,
             )
     for old, (new, _) in C.RENAMED.items():  # hidden; explicit_train_options warns
         opt = C.BY_KEY[new]
@@ -104,6 +122,7 @@ def add_train_options(
     run.add_argument(
         "--config",
         metavar="FILE",
+        type=_path,
         default=argparse.SUPPRESS if suppress else None,
         help="TOML file of options (keys as the long flags; flags given here override it; "
         "default: none)",
@@ -113,12 +132,14 @@ def add_train_options(
     run.add_argument(
         "--out",
         metavar="DIR",
+        type=_path,
         default=argparse.SUPPRESS if suppress else None,
         help="new run directory (default: runs/<date>-<time>-<model>); never overwritten",
     )
     run.add_argument(
         "--resume",
         metavar="RUN_DIR",
+        type=_path,
         default=argparse.SUPPRESS if suppress else None,
         help="continue the run in RUN_DIR from its last.npz with its saved config (default: "
         "start a new run); --epochs, --patience, --threads, --data-dir, --download may change",
@@ -160,6 +181,7 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     e.add_argument(
         "--data-dir",
         metavar="DIR",
+        type=_path,
         default=None,
         help="directory holding the data set's files (default: the run's, else the usual search)",
     )
@@ -182,8 +204,10 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     e.add_argument(
         "--out",
         metavar="DIR",
+        type=_path,
         default=None,
-        help="also write confusion.png and eval.json into DIR (default: print only)",
+        help="also write eval-<checkpoint>-<split>.json and confusion-<checkpoint>-<split>.png "
+        "into DIR, never over a run's own files (default: print only)",
     )
     e.add_argument(
         "--threads",
@@ -192,9 +216,16 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
         metavar="T",
         help="BLAS/OpenMP threads (0: the libraries' own choice); see numnet train --help",
     )
+    e.add_argument(
+        "--device",
+        type=_argtype(C.BY_KEY["device"]),
+        choices=C.DEVICES,
+        default="cpu",
+        help="cpu (NumPy) or cuda (CuPy on an NVIDIA GPU); see numnet train --help",
+    )
 
     pl = cmd("plot", "redraw the plots of a run directory from its saved metrics")
-    pl.add_argument("run_dir", metavar="RUN_DIR")
+    pl.add_argument("run_dir", metavar="RUN_DIR", type=_path)
 
     g = cmd(
         "gradcheck",
@@ -224,12 +255,13 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
     d = cmd("data", "list the data sets and where they were found, or fetch one")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     dl = dsub.add_parser("list", help="where each data set was found", formatter_class=_Formatter)
-    dl.add_argument("--data-dir", metavar="DIR", default=None, help="also look in DIR")
+    dl.add_argument("--data-dir", metavar="DIR", type=_path, default=None, help="also look in DIR")
     df = dsub.add_parser("fetch", help="download and verify a data set", formatter_class=_Formatter)
     df.add_argument("name", choices=(*C.DATASETS, "cifar10-binary"))
     df.add_argument(
         "--data-dir",
         metavar="DIR",
+        type=_path,
         default=None,
         help="put the files in DIR (default: numnet's cache directory)",
     )
@@ -238,6 +270,11 @@ def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
 
     for command in (lr_find, sanity, summary):
         command.add_parser(cmd, add_train_options, suppress)
+    transfer_args.add_parsers(cmd, add_train_options, _argtype, suppress)
+    from numnet.cli import compare, diagnose, inspect_init  # neither do these
+
+    for command in (inspect_init, diagnose, compare):
+        command.add_parser(cmd)
     return p
 
 
@@ -250,9 +287,11 @@ def explicit_train_options(argv: Sequence[str]) -> dict:
 def _saved_threads(run_dir: str) -> int | None:
     try:
         conf = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-        return conf["options"]["threads"]
+        threads = conf["options"]["threads"]
     except (OSError, ValueError, KeyError, TypeError):
         return None  # the train command reports a bad run directory itself
+    ok = isinstance(threads, int) and not isinstance(threads, bool) and threads >= 0
+    return threads if ok else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -280,13 +319,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as e:
         print(f"numnet: error: {one_line(e)}", file=sys.stderr)
         return e.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("numnet: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED - signal.SIGINT + signal_number(e)
     except BrokenPipeError:
         # The reader went away (numnet eval ... | head): nothing more to say, and Python must
         # not complain again while flushing stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except OSError as e:  # a full disk, a read-only folder, a file that vanished: no traceback
+        print(f"numnet: error: {os_error(e)}", file=sys.stderr)
         return EXIT_ERROR
 
 

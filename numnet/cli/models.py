@@ -25,6 +25,9 @@ def model_kwargs(cfg: Mapping, image_shape: tuple, num_classes: int) -> dict:
     seed = cfg["seed"] + 1
     model = cfg["model"]
     name = MODEL_NAMES[model]
+    if model != "fc" and not arch["filters"]:
+        raise UsageError(f"--filters must list at least one conv stage for --model {model}, "
+                         "got none")  # fmt: skip
     if model == "convnet":
         return dict(
             name=name,
@@ -85,6 +88,8 @@ def build(config: Mapping):
         return build_model(dict(config))
     except ValueError as e:
         raise UsageError(f"cannot build the {config.get('name')} model: {one_line(e)}") from None
+    except MemoryError:
+        raise CLIError(f"not enough memory to build the {config.get('name')} model") from None
 
 
 def load_checkpoint_model(path: str | Path, params: str = "last"):

@@ -7,14 +7,16 @@ re-exported here for the command's modules. Library errors about those files bec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from numnet import run_files
+from numnet import _atomic, run_files
 from numnet._atomic import atomic_write_text
+from numnet._lockfile import FolderLockedError, folder_lock
 from numnet.cli.errors import CLIError
 from numnet.run_files import (
     ACCURACY_PNG,
@@ -49,8 +51,10 @@ __all__ = [
     "create_run_dir",
     "default_run_dir",
     "draw_plots",
+    "locked",
     "read_json",
     "read_metrics",
+    "remove_stale_temps",
     "write_json",
 ]
 
@@ -105,6 +109,25 @@ def create_run_dir(path: str | os.PathLike) -> Path:
     except OSError as e:
         raise CLIError(f"cannot write to --out {path}: {e.strerror or e}") from None
     return path
+
+
+@contextlib.contextmanager
+def locked(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold ``run_dir``'s lock (see :mod:`numnet.run_files`) for the ``with`` block.
+
+    Raises:
+        CLIError: another process trains in it (the message names its pid).
+    """
+    try:
+        with folder_lock(run_dir, run_files.LOCK):
+            yield
+    except FolderLockedError as e:
+        raise CLIError(f"{e}; wait for it to finish, or stop it first") from None
+
+
+def remove_stale_temps(run_dir: str | os.PathLike) -> None:
+    """Remove the temp files a killed process left in ``run_dir`` (hold its lock)."""
+    _atomic.remove_stale_temps(run_dir, run_files.ATOMIC_FILES)
 
 
 def write_json(path: str | os.PathLike, obj: Mapping) -> None:

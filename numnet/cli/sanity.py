@@ -41,10 +41,13 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
 
     from numnet.babysit.sanity import run_sanity_checks
     from numnet.cli import setup
-    from numnet.cli.errors import CLIError, one_line
+    from numnet.cli.errors import CLIError, UsageError, one_line
 
     t0 = time.perf_counter()
     cfg = setup.options(args, explicit)
+    if cfg["device"] != "cpu":
+        raise UsageError("numnet sanity runs on the CPU (float64 gradient checks on a few images); "
+                         f"drop --device {cfg['device']}")  # fmt: skip
     model = setup.build_model(cfg)
     ds, data = setup.load_data(cfg)
     n = data["X_train"].shape[0]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from numnet.cli import dataload, models
 from numnet.cli.search_space import trial_options
-from numnet.cli.setup import solver_kwargs
+from numnet.cli.setup import array_module, on_device, solver_kwargs
 
 
 class TrialBuilder:
@@ -24,6 +24,7 @@ class TrialBuilder:
 
     def __init__(self, fixed: Mapping):
         self.fixed = dict(fixed)
+        array_module(self.fixed.get("device", "cpu"))  # a missing GPU is no trial's fault
         self._dataset = None
         self._splits: dict = {}
 
@@ -43,7 +44,8 @@ class TrialBuilder:
         from numnet.data import get_spec
 
         spec = get_spec(cfg["data"])
-        return models.build(models.model_kwargs(cfg, spec.image_shape, spec.num_classes))
+        model = models.build(models.model_kwargs(cfg, spec.image_shape, spec.num_classes))
+        return on_device(model, cfg["device"])
 
     def data(self, cfg: Mapping):
         """The split ``numnet train`` makes for ``cfg`` (kept per split setting).

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from numnet.cli import config as C
 from numnet.cli import dataload, models
-from numnet.cli.errors import UsageError
+from numnet.cli.errors import CLIError, UsageError, one_line
 
 #: Training-accuracy sample per check (the course's Solver default).
 TRAIN_ACC_SAMPLES = 1000
@@ -42,23 +42,46 @@ def model_config(cfg: Mapping) -> dict:
     from numnet.data import get_spec
 
     spec = get_spec(cfg["data"])
-    return models.model_kwargs(cfg, spec.image_shape, spec.num_classes)
+    return models.model_kwargs(cfg, spec.image_shape, dataload.num_classes(spec, cfg))
 
 
 def build_model(cfg: Mapping):
-    """The model ``numnet train`` would train (not loaded from anywhere: freshly initialised)."""
-    return models.build(model_config(cfg))
+    """The model ``numnet train`` would train (freshly initialised), on the ``--device``."""
+    return on_device(models.build(model_config(cfg)), cfg["device"])
+
+
+def array_module(device: str):
+    """The array module of ``--device`` (``"cpu"``: numpy, ``"cuda"``: cupy).
+
+    Raises:
+        CLIError: ``cuda`` without CuPy or without a usable GPU (the library's one line).
+    """
+    from numnet.backend import device_module
+
+    try:
+        return device_module(device)
+    except (RuntimeError, ValueError) as e:
+        raise CLIError(f"--device {device}: {one_line(e)}") from None
+
+
+def on_device(model, device: str):
+    """``model`` moved to ``device`` (see ``array_module``); returns it."""
+    return model.to(array_module(device))
 
 
 def load_data(cfg: Mapping):
     """``(dataset, data)``: the data set and its train/val/test dict, augmented as configured."""
-    ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
+    ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
     return ds, prepared_data(ds, cfg)
 
 
-def prepared_data(ds, cfg: Mapping):
-    """The split, normalised data dict of ``ds``; ``X_train`` augmented with ``--augment``."""
-    data = dataload.split(ds, cfg)
+def prepared_data(ds, cfg: Mapping, normalization=None):
+    """The split, normalised data dict of ``ds``; ``X_train`` augmented with ``--augment``.
+
+    ``normalization``: statistics to use instead of the training split's (a pretrained
+    checkpoint's, for ``--init-from``).
+    """
+    data = dataload.split(ds, cfg, normalization)
     if cfg["augment"]:
         data["X_train"] = dataload.augmented(data["X_train"], cfg["seed"])
     return data
@@ -83,6 +106,10 @@ def lr_schedule(cfg: Mapping, iterations_per_epoch: int):
     """The ``numnet.schedules`` schedule for the options (None: constant)."""
     from numnet import schedules as S
 
+    if cfg.get("head_epochs"):  # head first, then everything: the schedule runs in each phase
+        from numnet.cli.finetune import two_phase_schedule
+
+        return two_phase_schedule(cfg, iterations_per_epoch, lr_schedule)
     kind = cfg["lr_schedule"]
     if kind == "lr_decay":
         base = S.ExponentialDecay(cfg["lr_decay"])
@@ -116,6 +143,7 @@ def solver_kwargs(cfg: Mapping, data) -> dict:
         shuffle=True,
         lr_schedule=lr_schedule(cfg, ipe),
         grad_clip=cfg["grad_clip"],
+        lr_mult=cfg["lr_mult"],
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -16,10 +17,11 @@ from pathlib import Path
 from numnet import __version__
 from numnet.cli import config as C
 from numnet.cli import dataload, models, rundir
-from numnet.cli.errors import EXIT_INTERRUPTED, CLIError, UsageError, one_line
+from numnet.cli.diagnose import print_report
+from numnet.cli.errors import CLIError, UsageError, one_line, os_error
 from numnet.cli.progress import make_progress
 from numnet.cli.record import RunRecorder
-from numnet.cli.setup import lr_schedule, optim_config, prepared_data, solver_kwargs
+from numnet.cli.setup import lr_schedule, on_device, optim_config, prepared_data, solver_kwargs
 from numnet.data import AugmentedImages
 
 __all__ = ["lr_schedule", "optim_config", "run", "solver_kwargs"]  # from numnet.cli.setup
@@ -30,6 +32,11 @@ def _callbacks(cfg, data, recorder) -> list:
     # The recorder runs first, so the progress line can show its epoch row (whose mean loss
     # also covers the steps a resumed run took before it was interrupted).
     cbs = [recorder, make_progress(ipe, summary=recorder.last_summary)]
+    if cfg.get("monitor"):
+        from numnet.babysit.monitor import Monitor
+
+        # Before the recorder: a check's histograms are on disk before its last.npz.
+        cbs.insert(0, Monitor(recorder.run_dir, every=cfg["monitor"]))
     if isinstance(data["X_train"], AugmentedImages):
         cbs.insert(0, data["X_train"])
     if cfg["patience"] is not None:
@@ -75,21 +82,51 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
 
 
 def _new(args, explicit) -> int:
+    from numnet.cli.finetune import Source
     from numnet.data import get_spec
 
     cfg = C.resolve(explicit, args.config)
-    out = Path(args.out) if args.out else rundir.default_run_dir(cfg["model"])
+    out = Path(args.out) if args.out is not None else rundir.default_run_dir(cfg["model"])
     rundir.check_new_run_dir(out)
     spec = get_spec(cfg["data"])
-    model = models.build(models.model_kwargs(cfg, spec.image_shape, spec.num_classes))
-    ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
-    data = prepared_data(ds, cfg)
-
-    from numnet.solver import Solver
-
+    source = Source.read(cfg)  # --init-from: the weights to start from
+    k = dataload.num_classes(spec, cfg)
+    if source is None:
+        model = models.build(models.model_kwargs(cfg, spec.image_shape, k))
+    else:
+        model = models.build(source.model_config(cfg, explicit, spec.image_shape, k))
+    model = on_device(model, cfg["device"])  # before any weights are loaded into it
+    ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
+    norm = source.normalization(cfg["data"]) if source is not None else None
+    data = prepared_data(ds, cfg, norm)
     # The Solver is set up (and checks its settings) before the run directory exists.
     recorder = RunRecorder(out)
+    solver, init = _new_solver(cfg, model, data, recorder, out, source, norm is not None)
+    run_dir = rundir.create_run_dir(out)
+    with rundir.locked(run_dir):
+        ipe = solver.iterations_per_epoch
+        conf = _config_json(cfg, model, ds, data, ipe, [_session(_command_line(args))])
+        if init is not None:
+            conf["init_from"] = init
+        rundir.write_json(run_dir / rundir.CONFIG, conf)
+        print(f"training {model.get_config()['name']} ({model.num_params():,} params) on "
+              f"{ds.name}: {data['X_train'].shape[0]} train / {data['X_val'].shape[0]} val images, "
+              f"{cfg['epochs']} epochs of {ipe} steps; run directory {run_dir}")  # fmt: skip
+        return _train(solver, run_dir, data, ds)
+
+
+def _new_solver(cfg, model, data, recorder, out: Path, source=None, normalized=False):
+    """``(solver, load report)`` of a run from step 0 with the options ``cfg``.
+
+    With a ``source`` (``--init-from``) its weights are loaded into ``model`` first and the
+    fine-tuning phases set up; the load report is None without one.
+    """
+    from numnet.solver import Solver
+
     ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
+    phases, init = {}, None
+    if source is not None:
+        phases, init = source.load_into(model, cfg, ipe, normalized=normalized)
     try:
         solver = Solver(
             model,
@@ -97,16 +134,11 @@ def _new(args, explicit) -> int:
             **solver_kwargs(cfg, data),
             callbacks=_callbacks(cfg, data, recorder),
             interrupt_checkpoint=str(out / rundir.LAST),
+            **phases,
         )
     except ValueError as e:
         raise UsageError(f"cannot set up training: {one_line(e)}") from None
-    run_dir = rundir.create_run_dir(out)
-    conf = _config_json(cfg, model, ds, data, ipe, [_session(_command_line(args))])
-    rundir.write_json(run_dir / rundir.CONFIG, conf)
-    print(f"training {model.get_config()['name']} ({model.num_params():,} params) on {ds.name}: "
-          f"{data['X_train'].shape[0]} train / {data['X_val'].shape[0]} val images, "
-          f"{cfg['epochs']} epochs of {ipe} steps; run directory {run_dir}")  # fmt: skip
-    return _train(solver, run_dir, data, ds)
+    return solver, init
 
 
 def _resume(args, explicit) -> int:
@@ -115,11 +147,24 @@ def _resume(args, explicit) -> int:
     run_dir = Path(args.resume)
     if not run_dir.is_dir():
         raise CLIError(f"--resume {run_dir}: no such run directory")
-    saved = rundir.read_json(run_dir / rundir.CONFIG)
-    try:
-        options, model_config = C.renamed_keys(saved["options"]), saved["model_config"]
-    except (KeyError, TypeError):
-        raise CLIError(f"{run_dir / rundir.CONFIG} is not a numnet run config") from None
+    with rundir.locked(run_dir):
+        return _resume_locked(args, explicit, run_dir)
+
+
+def _saved_config(run_dir: Path):
+    """``(config.json, options, model_config, history)`` of a run, every option checked."""
+    path = run_dir / rundir.CONFIG
+    saved = rundir.read_json(path)
+    options, model_config = saved.get("options"), saved.get("model_config")
+    if not isinstance(options, dict) or not isinstance(model_config, dict):
+        raise CLIError(f"{path} is not a numnet run config (no options or model_config)")
+    options = C.saved_options(options, str(path))
+    history = saved.get("history", [])
+    return saved, options, model_config, history if isinstance(history, list) else []
+
+
+def _resume_locked(args, explicit, run_dir: Path) -> int:
+    saved, options, model_config, history = _saved_config(run_dir)
     for key, value in explicit.items():
         if not C.BY_KEY[key].resumable and value != options.get(key):
             raise UsageError(
@@ -127,46 +172,70 @@ def _resume(args, explicit) -> int:
                 f"{options.get(key)!r}); start a new run instead"
             )
     cfg = {**C.defaults(), **options, **explicit}
+    rundir.remove_stale_temps(run_dir)
     last = run_dir / rundir.LAST
-    if not last.is_file():
-        raise CLIError(f"nothing to resume in {run_dir}: {rundir.LAST} not found")
-    model = models.build(model_config)
-    ds = dataload.load(cfg["data"], cfg["data_dir"], cfg["download"])
-    data = prepared_data(ds, cfg)
+    model = on_device(models.build(model_config), cfg["device"])  # before its state is loaded
+    ds = dataload.subset(dataload.load(cfg["data"], cfg["data_dir"], cfg["download"]), cfg)
+    # A run from a checkpoint used that checkpoint's normalisation: the one it recorded.
+    norm = dataload.saved_normalization(saved, cfg["data"]) if cfg.get("init_from") else None
+    data = prepared_data(ds, cfg, norm)
 
     from numnet.checkpoint import CheckpointError
     from numnet.solver import Solver
 
     recorder = RunRecorder(run_dir)
     ipe = math.ceil(data["X_train"].shape[0] / cfg["batch_size"])
-    try:
-        solver = Solver.resume(
-            last,
-            model=model,
-            data=data,
-            num_epochs=cfg["epochs"],
-            lr_schedule=lr_schedule(cfg, ipe),
-            verbose=False,
-            callbacks=_callbacks(cfg, data, recorder),
-            interrupt_checkpoint=str(last),
-        )
-    except CheckpointError as e:
-        raise CLIError(f"cannot resume {run_dir}: {one_line(e)}") from None
+    if not last.is_file():  # stopped before its first checkpoint: the run starts again
+        from numnet.cli.finetune import Source
+
+        source = Source.read(cfg)  # a fine-tuning run starts again from its checkpoint
+        solver, _ = _new_solver(cfg, model, data, recorder, run_dir, source, norm is not None)
+    else:
+        try:
+            solver = Solver.resume(
+                last,
+                model=model,
+                data=data,
+                num_epochs=cfg["epochs"],
+                lr_schedule=lr_schedule(cfg, ipe),
+                verbose=False,
+                callbacks=_callbacks(cfg, data, recorder),
+                interrupt_checkpoint=str(last),
+            )
+        except CheckpointError as e:
+            raise CLIError(f"cannot resume {run_dir}: {one_line(e)}") from None
     recorder.resume_at(solver.iteration)
-    history = [*saved.get("history", []), _session(_command_line(args))]
-    rundir.write_json(run_dir / rundir.CONFIG, _config_json(cfg, model, ds, data, ipe, history))
+    history = [*history, _session(_command_line(args))]
+    conf = _config_json(cfg, model, ds, data, ipe, history)
+    if "init_from" in saved:
+        conf["init_from"] = saved["init_from"]
+    rundir.write_json(run_dir / rundir.CONFIG, conf)
     if solver.iteration >= solver.num_iterations:
         print(f"{run_dir} already finished its {cfg['epochs']} epochs; pass a larger --epochs "
               "to train longer. Evaluating it again.")  # fmt: skip
+    elif solver.iteration == 0:
+        print(f"{run_dir} has no checkpoint yet: training it from the start")
     else:
         print(f"resuming {run_dir} at epoch {solver.epoch + 1}, iteration {solver.iteration} "
               f"of {solver.num_iterations}")  # fmt: skip
     return _train(solver, run_dir, data, ds)
 
 
+def _checkpoint_note(run_dir: Path) -> str:
+    """What the run's last.npz holds now, in words (read from its metadata only)."""
+    from numnet.checkpoint import CheckpointError, read_metadata
+
+    last = run_dir / rundir.LAST
+    try:
+        return f"checkpoint of step {read_metadata(last)['state']['iteration']} in {last}"
+    except (CheckpointError, KeyError, TypeError):
+        return "no checkpoint yet (--resume trains the run from the start)"
+
+
 def _train(solver, run_dir: Path, data, ds) -> int:
     import numpy as np
 
+    from numnet._interrupts import signal_number
     from numnet.callbacks import NonFiniteLossError
 
     resume = f"numnet train --resume {shlex.quote(str(run_dir))}"
@@ -175,16 +244,28 @@ def _train(solver, run_dir: Path, data, ds) -> int:
         # epoch, iteration, last finite loss and learning rate of a diverging run.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             solver.train()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        signum = signal_number(e)
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
         print(
-            f"\ninterrupted at epoch {solver.epoch + 1}, iteration {solver.iteration}; "
-            f"checkpoint in {run_dir / rundir.LAST}\nresume with: {resume}",
+            f"\n{what} at epoch {solver.epoch + 1}, iteration {solver.iteration}; "
+            f"{_checkpoint_note(run_dir)}\nresume with: {resume}",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return 128 + signum
     except NonFiniteLossError as e:
-        raise CLIError(f"training stopped: {one_line(e)} (run so far in {run_dir})") from None
+        print_report(run_dir, nonfinite_at=solver.iteration + 1)
+        raise CLIError(
+            f"training stopped: {one_line(e)} (run so far in {run_dir}: "
+            f"{_checkpoint_note(run_dir)})"
+        ) from None
+    except OSError as e:
+        raise CLIError(
+            f"cannot write the run: {os_error(e)}; {_checkpoint_note(run_dir)}; resume with: "
+            f"{resume}"
+        ) from None
     from numnet.cli.finish import finish
 
     finish(solver, run_dir, data, ds)
+    print_report(run_dir)
     return 0

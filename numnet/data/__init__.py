@@ -10,8 +10,9 @@ Typical use::
 
 Modules: ``registry`` (files, checksums, mirrors, classes), ``locations`` (search order and cache
 directory), ``download`` (fetch), ``idx`` and ``cifar`` (file formats), ``integrity``
-(checksums), ``datasets`` (load_dataset), ``preprocess`` (splits, normalisation), ``batches``
-(per-batch augmentation). The course's loaders are in :mod:`numnet.data_utils`.
+(checksums), ``datasets`` (load_dataset), ``preprocess`` (splits, normalisation), ``subsets``
+(class subsets and per-class samples), ``batches`` (per-batch augmentation). The course's
+loaders are in :mod:`numnet.data_utils`.
 """
 
 from .batches import Augment, AugmentedImages, random_crop, random_flip
@@ -38,6 +39,7 @@ from .preprocess import (
     split_indices,
 )
 from .registry import DATASETS, DatasetSpec, FileSpec, get_spec
+from .subsets import check_classes, per_class_rows, select_classes
 
 __all__ = [
     "DATASETS",
@@ -58,6 +60,7 @@ __all__ = [
     "RestrictedUnpickler",
     "UnsafePickleError",
     "cache_dir",
+    "check_classes",
     "compute_normalization",
     "describe",
     "download_file",
@@ -70,10 +73,12 @@ __all__ = [
     "load_cifar_python_batch",
     "load_dataset",
     "locate",
+    "per_class_rows",
     "prepare",
     "random_crop",
     "random_flip",
     "read_idx",
+    "select_classes",
     "split_indices",
     "verify_dataset",
     "verify_file",

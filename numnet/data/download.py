@@ -3,7 +3,10 @@
 Only the standard library's ``urllib`` is used. A file is streamed into a temp file in the
 destination folder, checked against its pinned hash, and only then renamed into place; on any
 failure (network, short transfer, bad checksum, Ctrl-C) the temp file is deleted, so a partial or
-unverified file is never left where the loader would find it.
+unverified file is never left where the loader would find it. A mirror that sends more than the
+file's known size (``FileSpec.size``, else its Content-Length) is cut off there. A fetch locks its
+download folder (``.numnet-fetch.lock``, see :mod:`numnet._lockfile`) and first removes the
+``.<file>.<random>.part`` files a killed fetch left (numnet's own temp names only).
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._atomic import atomic_open
+from .._atomic import atomic_open, remove_stale_temps
+from .._lockfile import FolderLockedError, folder_lock
 from .errors import ChecksumError, DataError, DownloadError
 from .integrity import verify_dataset, verify_file
 from .locations import Location, download_dir, locate
 from .registry import DatasetSpec, FileSpec, get_spec
 
 _CHUNK = 1 << 16
+#: The lock file a fetch holds in its download folder (two fetches never share a folder).
+_LOCK = ".numnet-fetch.lock"
 _USER_AGENT = "numnet-data/0.1 (+urllib)"
 
 
@@ -54,12 +60,18 @@ def _download_one(url: str, dest: Path, spec: FileSpec, progress, timeout: float
     ):
         length = resp.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        # A pinned file has its known size: a mirror sending more is wrong, however much it has.
+        limit = spec.size if spec.size is not None else total
+        if total is not None and limit is not None and total > limit:
+            raise DownloadError(f"{url}: announces {total} bytes, more than the expected {limit}")
         bar = _progress_bar(total or spec.size, dest.name, progress)
         got = 0
         try:
             while chunk := resp.read(_CHUNK):
-                out.write(chunk)
                 got += len(chunk)
+                if limit is not None and got > limit:
+                    raise DownloadError(f"{url}: sent more than the expected {limit} bytes")
+                out.write(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
         finally:
@@ -182,7 +194,8 @@ def fetch(
 
     Raises:
         ChecksumError, DownloadError, DataError: see :func:`download_file`,
-            :func:`extract_members`; ChecksumError also for a bad system copy.
+            :func:`extract_members`; ChecksumError also for a bad system copy; DataError also
+            when another process is fetching into the same folder.
     """
     spec = spec or get_spec(name)
     loc = locate(name, root, spec=spec)
@@ -195,6 +208,23 @@ def fetch(
                 raise
     dest = download_dir(name, root, spec=spec)
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder_lock(dest, _LOCK):
+            _download_missing(spec, dest, progress, timeout)
+    except FolderLockedError as e:
+        raise DataError(f"{e}: it is fetching {spec.name} there; wait for it to finish") from None
+    loc = locate(name, root, spec=spec)
+    if loc is None:
+        raise DataError(f"{spec.name}: downloaded into {dest} but the files are not all there")
+    return loc
+
+
+def _download_missing(spec: DatasetSpec, dest: Path, progress, timeout: float) -> None:
+    """Download (and extract) every file of ``spec`` that ``dest`` lacks or holds corrupt.
+
+    Holds ``dest``'s lock: the partial downloads a killed fetch left are removed first.
+    """
+    remove_stale_temps(dest, [f.name for f in spec.files], suffix=".part")
     for f in spec.files:
         target = dest / f.name
         if target.is_file():
@@ -206,8 +236,5 @@ def fetch(
         urls = [mirror + f.name for mirror in spec.mirrors]
         download_file(urls, target, f, progress=progress, timeout=timeout)
     if spec.extract_dir:
+        remove_stale_temps(dest / spec.extract_dir, [m.name for m in spec.members])
         extract_members(dest / spec.files[0].name, dest, spec)
-    loc = locate(name, root, spec=spec)
-    if loc is None:
-        raise DataError(f"{spec.name}: downloaded into {dest} but the files are not all there")
-    return loc

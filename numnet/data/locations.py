@@ -117,15 +117,23 @@ def not_found(name: str, root=None, *, spec: DatasetSpec | None = None) -> Datas
 
 
 def find_all(root=None) -> dict[str, Location | None]:
-    """Every registered data set and where it was found (None: not found)."""
-    return {name: locate(name, root) for name in DATASETS}
+    """Every registered data set and where it was found (None: not found).
+
+    ``root`` is looked in first, then the usual places (cache, system copy): unlike ``locate``,
+    this is "also look in ``root``".
+    """
+    out = {}
+    for name in DATASETS:
+        found = locate(name, root) if root is not None else None
+        out[name] = found or locate(name)
+    return out
 
 
 def describe(root=None) -> str:
     """A plain-text table of the registered data sets and where each was found.
 
     For ``numnet data list``: one line per data set with its classes, image shape and location
-    (or how to fetch it).
+    (or how to fetch it); ``root`` is an extra folder to look in first (see ``find_all``).
     """
     lines = [f"{'dataset':<15} {'images':<10} {'train/test':<12} location"]
     for name, loc in find_all(root).items():

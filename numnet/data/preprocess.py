@@ -20,6 +20,7 @@ import numpy as np
 
 from .._checks import check_choice
 from .._random import as_generator
+from .subsets import per_class_rows
 
 NORMALIZE_MODES = ("standardize", "mean", "scale", None)
 _CHUNK_BYTES = 1 << 21  # rows per chunk: 2 MB of uint8, so float64 temporaries stay ~16 MB
@@ -248,6 +249,8 @@ def prepare(
     normalize: str | None = "standardize",
     dtype=np.float32,
     per_batch: bool = False,
+    per_class: int | None = None,
+    normalization: Normalization | None = None,
 ) -> PreparedData:
     """Split, normalise and convert a :class:`~numnet.data.Dataset` for the Solver.
 
@@ -262,6 +265,11 @@ def prepare(
             course), ``"scale"`` (to [0, 1]) or None; statistics come from the training split.
         dtype: float dtype of the images (float32 for training; float64 for course numbers).
         per_batch: store :class:`NormalizedImages` (convert per batch) instead of float arrays.
+        per_class: train on exactly this many images of each class, drawn with ``seed`` from
+            the training split (see ``numnet.data.subsets.per_class_rows``); not together
+            with ``num_train``.
+        normalization: use these statistics instead of the training split's (a pretrained
+            model's own preprocessing, for transfer learning); ``normalize`` is then ignored.
 
     Returns:
         A :class:`PreparedData` dict with X_train (num_train, C, H, W), y_train (num_train,),
@@ -272,14 +280,19 @@ def prepare(
     if not np.issubdtype(dtype, np.floating):
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
     n, n_test = dataset.X_train.shape[0], dataset.X_test.shape[0]
+    if per_class is not None and num_train is not None:
+        raise ValueError(f"give num_train or per_class, not both (got {num_train}, {per_class})")
     if num_train is None:
         num_train = n - num_val
     num_test = n_test if num_test is None else num_test
     if not 0 <= num_test <= n_test:
         raise ValueError(f"num_test must be in [0, {n_test}], got {num_test}")
-    train_rows, val_rows = split_indices(n, num_train, num_val, seed)
+    rng = None if seed is None else as_generator(seed, "seed")  # one stream for both draws
+    train_rows, val_rows = split_indices(n, num_train, num_val, rng)
+    if per_class is not None:
+        train_rows = per_class_rows(dataset.y_train, train_rows, per_class, rng)
     test_rows = np.arange(num_test)
-    norm = compute_normalization(dataset.X_train, normalize, train_rows)
+    norm = normalization or compute_normalization(dataset.X_train, normalize, train_rows)
 
     def images(X, rows):
         if per_batch:

@@ -32,7 +32,7 @@ class FileSpec:
         sha256: accepted SHA-256 hex digests of the file as stored.
         md5: accepted MD5 hex digests (only where no SHA-256 was published).
         content_sha256: SHA-256 of the gunzipped bytes, for .gz files; accepts any recompression.
-        size: published size in bytes, for information (progress bars use Content-Length).
+        size: published size in bytes; a download stops with an error past it.
     """
 
     name: str

@@ -1,0 +1,137 @@
+"""The babysitting commands end to end: train --monitor, plot, diagnose, inspect init, compare."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from _cli_testlib import run_cli, train_argv
+from test_cli_train import assert_png
+
+from numnet.babysit import monitor as M
+from numnet.cli import config as C
+from numnet.run_files import read_metrics
+
+
+def test_the_flag_alone_means_the_library_default():
+    assert C.MONITOR_EVERY == M.DEFAULT_EVERY
+    from numnet.babysit.inspect_init import ACTIVATIONS
+    from numnet.cli import inspect_init
+
+    assert inspect_init.ACTIVATIONS == ACTIVATIONS
+
+
+@pytest.mark.parametrize(("flag", "every"), [(["--monitor", "2"], 2), (["--monitor"], 20)])
+def test_train_with_monitor_writes_and_draws_its_files(flag, every, tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, *train_argv(tiny_data, out, "--epochs", "2", *flag))
+    assert code == 0, err
+    rows = read_metrics(out / M.CSV)
+    steps = len(read_metrics(out / "iterations.csv"))
+    assert [r["iteration"] for r in rows] == list(range(1, steps + 1, every))
+    assert {"layer1.act_std", "layer4.update_ratio"} <= set(rows[0])
+    h = M.read_histograms(out / M.NPZ)
+    assert h["layers"] == ["layer1", "layer2", "layer3"]
+    for name in ("monitor.png", "monitor_histograms.png"):
+        assert_png(out / name)
+    assert json.loads((out / "config.json").read_text())["options"]["monitor"] == every
+    assert f"diagnosis of {out}" in stdout
+
+    for name in ("monitor.png", "monitor_histograms.png"):
+        (out / name).unlink()
+    code, stdout, _ = run_cli(capsys, "plot", out)
+    assert code == 0 and str(out / "monitor_histograms.png") in stdout
+    assert_png(out / "monitor.png")
+
+
+def test_a_resumed_run_continues_the_monitor_files(tiny_data, tmp_path, capsys, monkeypatch):
+    argv = ("--epochs", "2", "--monitor", "2")
+    full = tmp_path / "full"
+    assert run_cli(capsys, *train_argv(tiny_data, full, *argv))[0] == 0
+
+    from numnet.cli.record import RunRecorder
+
+    original = RunRecorder.on_batch_end
+
+    def crash_at_step_9(self, solver, logs):
+        original(self, solver, logs)
+        if logs["iteration"] == 9:  # last.npz is epoch 1's (step 6); samples 7 and 9 are past it
+            raise RuntimeError("power cut")
+
+    monkeypatch.setattr(RunRecorder, "on_batch_end", crash_at_step_9)
+    part = tmp_path / "part"
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_cli(capsys, *train_argv(tiny_data, part, *argv))
+    monkeypatch.setattr(RunRecorder, "on_batch_end", original)
+    assert [r["iteration"] for r in read_metrics(part / M.CSV)][-1] == 9
+    code, _, err = run_cli(capsys, "train", "--resume", part, "--data-dir", tiny_data)
+    assert code == 0, err
+    assert (part / M.CSV).read_bytes() == (full / M.CSV).read_bytes()
+    a, b = M.read_histograms(full / M.NPZ), M.read_histograms(part / M.NPZ)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_a_diverging_run_is_diagnosed_before_the_error(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, *train_argv(tiny_data, out, "--optimizer", "sgd",
+                                                    "--lr", "1e6", "--norm", "none"))  # fmt: skip
+    assert code == 1 and err.startswith("numnet: error: training stopped: non-finite")
+    assert "learning rate too high: non-finite loss at iteration" in stdout
+    code, stdout, _ = run_cli(capsys, "diagnose", out)
+    assert code == 0 and "learning rate too high" in stdout and "not judged" in stdout
+
+
+def test_inspect_init_prints_verdicts_and_writes_figures(tmp_path, capsys):
+    out = tmp_path / "init"
+    code, stdout, err = run_cli(capsys, "inspect", "init", "--depth", "4", "--width", "200",
+                                "--activation", "tanh", "--init", "gaussian",
+                                "--weight-scale", "0.01", "--out", out)  # fmt: skip
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0].startswith("4 x 200 tanh, gaussian 0.01 init")
+    assert [ln.split()[0] for ln in lines[2:6]] == ["1", "2", "3", "4"]
+    assert all("vanishing" in ln for ln in lines[3:6])
+    for name in ("init_stats.png", "init_histograms.png"):
+        assert_png(out / name)
+    saved = json.loads((out / "init.json").read_text())
+    assert saved["settings"]["depth"] == 4 and len(saved["layers"]) == 4
+
+
+def test_compare_labels_runs_by_what_differs(tiny_data, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_cli(capsys, *train_argv(tiny_data, a, "--epochs", "1"))[0] == 0
+    assert run_cli(capsys, *train_argv(tiny_data, b, "--epochs", "1", "--lr", "0.01"))[0] == 0
+    out = tmp_path / "cmp"
+    code, stdout, err = run_cli(capsys, "compare", a, b, "--out", out)
+    assert code == 0, err
+    assert "lr=0.003" in stdout and "lr=0.01" in stdout
+    assert_png(out / "compare.png")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["inspect"], "numnet inspect needs an action: init"),
+        (["inspect", "init", "--depth", "0"], "argument --depth: must be a positive integer"),
+        (["inspect", "init", "--activation", "softplus"], "argument --activation: invalid choice"),
+        (["inspect", "init", "--init", "orthogonal"], "argument --init: invalid choice"),
+        (["inspect", "init", "--weight-scale", "-1"], "argument --weight-scale: must be > 0"),
+        (["diagnose"], "the following arguments are required: RUN_DIR"),
+        (["diagnose", "{tmp}/missing"], "run directory {tmp}/missing not found"),
+        (["diagnose", "{tmp}"], "iterations.csv not found"),
+        (["compare"], "the following arguments are required: RUN_DIR"),
+        (["compare", "{tmp}"], "is it a numnet run directory?"),
+        (["compare", "{tmp}/missing"], "run directory {tmp}/missing not found"),
+        (["train", "--monitor", "0"], "argument --monitor: must be a positive integer"),
+        (["inspect", "init", "--out", "{tmp}/file"], "--out {tmp}/file exists and is not a dir"),
+    ],
+)
+def test_bad_input_is_one_line(argv, message, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code != 0 and stdout == ""
+    assert err.startswith("numnet: error: ") and err.count("\n") == 1
+    assert message.replace("{tmp}", str(tmp_path)) in err
