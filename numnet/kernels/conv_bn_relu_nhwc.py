@@ -242,7 +242,6 @@ def block_backward(dout, cache: BlockCache, need_dx: bool = True):
     ones2 = xp.ones(S2, dtype=dtype)
     dbeta = _channel_sum(xp, grad, ones2, F)
     step = max(1, _CHUNK_BYTES // max(1, S * F * a.itemsize))
-    hits = []
     if block == 1:
         t = xp.empty((min(step, N), S * F), dtype=dtype)
         dot = xp.zeros(F, dtype=dtype)
@@ -253,17 +252,22 @@ def block_backward(dout, cache: BlockCache, need_dx: bool = True):
             dot += _channel_sum(xp, tk, ones2, F)
     else:
         # The batch norm output's gradient is grad at each window's first maximum: its dot with
-        # a - mean needs a - mean there only.
-        a3 = a.reshape(N, nb, S2 * F)
-        hits = [xp.equal(cache.winner, i).astype(dtype) for i in range(nb)]
-        xc_w = xp.multiply(a3[:, 0], hits[0])
-        scratch = xp.empty_like(xc_w)
-        for i in range(1, nb):
-            xp.multiply(a3[:, i], hits[i], out=scratch)
-            xc_w += scratch
-        xc_w *= grad
-        dot = _channel_sum(xp, xc_w, ones2, F)
-        del xc_w, scratch
+        # a - mean needs a - mean there only. The winners' masks are made a chunk at a time
+        # (b*b whole-batch masks would be the step's largest temporaries).
+        a3, winner = a.reshape(N, nb, S2 * F), cache.winner
+        hit, t, xc_w = (xp.empty((min(step, N), S2 * F), dtype=dtype) for _ in range(3))
+        dot = xp.zeros(F, dtype=dtype)
+        for n0 in range(0, N, step):
+            n1 = min(n0 + step, N)
+            k = n1 - n0
+            for i in range(nb):
+                xp.equal(winner[n0:n1], i, out=hit[:k])
+                xp.multiply(a3[n0:n1, i], hit[:k], out=xc_w[:k] if i == 0 else t[:k])
+                if i:
+                    xc_w[:k] += t[:k]
+            xc_w[:k] *= grad[n0:n1]
+            dot += _channel_sum(xp, xc_w[:k], ones2, F)
+        del hit, t, xc_w
     dgamma = dot * inv_std
     k1 = gamma.astype(dtype, copy=False) * inv_std
     train = cache.mode == "train"
@@ -273,29 +277,35 @@ def block_backward(dout, cache: BlockCache, need_dx: bool = True):
         p_k3 = _pattern(xp, k1 * (-dbeta / M), S, dtype)
     p_k1 = _pattern(xp, k1, S2, dtype)
     scratch = {}
+    sub = min(step, N)
 
     def fill(n0, n1, target):
         # d(conv output) = k1 * dy + k2 * (a - mean) + k3, dy the batch norm output's gradient
-        # (grad at the winners), in the forward's position order.
+        # (grad at the winners), in the forward's position order. The k1 * dy part is made
+        # ``sub`` images at a time: its scratch stays cache-sized whatever the conv's chunk.
         k = n1 - n0
-        if not scratch:
-            scratch["gk"] = xp.empty((k, S2 * F), dtype=dtype)
-            scratch["add"] = xp.empty((k, S2 * F), dtype=dtype)
         t = target.reshape(k, S * F)
         if train:
             xp.multiply(a[n0:n1], p_k2, out=t)
             t += p_k3
         else:
             t[...] = 0
-        gk = scratch["gk"][:k]
-        xp.multiply(grad[n0:n1], p_k1, out=gk)
-        if block == 1:
-            t += gk
-            return
-        t3, add = t.reshape(k, nb, S2 * F), scratch["add"][:k]
-        for i, hit in enumerate(hits):
-            xp.multiply(gk, hit[n0:n1], out=add)
-            t3[:, i] += add
+        if not scratch:
+            for name in ("gk",) if block == 1 else ("gk", "add", "hit"):
+                scratch[name] = xp.empty((min(sub, k), S2 * F), dtype=dtype)
+        for s0 in range(0, k, sub):
+            s1 = min(s0 + sub, k)
+            j, rows = s1 - s0, slice(n0 + s0, n0 + s1)
+            gk = scratch["gk"][:j]
+            xp.multiply(grad[rows], p_k1, out=gk)
+            if block == 1:
+                t[s0:s1] += gk
+                continue
+            t3, add, hit = t[s0:s1].reshape(j, nb, S2 * F), scratch["add"][:j], scratch["hit"][:j]
+            for i in range(nb):
+                xp.equal(cache.winner[rows], i, out=hit)
+                xp.multiply(gk, hit, out=add)
+                t3[:, i] += add
 
     dx, dw, db = cn.backward_core(xp, cache.x, cache.w, g, need_dx, fill, dtype, block)
     x_dt, w_dt, b_dt, g_dt, beta_dt = cache.dtypes
