@@ -59,9 +59,10 @@ MODEL_DEFAULTS = {
 MONITOR_EVERY = 20
 
 THREADS_HELP = (
-    "BLAS/OpenMP threads; 0 = the libraries' own choice (all cores). 1 is the default because "
-    "NumPy's BLAS threads busy-wait: on a 2-core machine that was also running other work, 2 "
-    "threads made training 5x slower"
+    "BLAS/OpenMP threads; 0 = the libraries' own choice (all cores). Default 1, or what "
+    "OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say when set: NumPy's BLAS threads busy-wait, and on "
+    "a 2-core machine running other work, 2 threads made an epoch 2-6x slower "
+    "(benchmarks/THREADS.md)"
 )
 
 

@@ -310,7 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads = getattr(args, "threads", None)
         if args.command == "train" and "threads" not in explicit and args.resume:
             threads = _saved_threads(args.resume)
-        from numnet.cli.threads import limit_threads
+        from numnet.cli.threads import chosen_threads, limit_threads
+
+        typed = "threads" in explicit or any(a.split("=")[0] == "--threads" for a in argv)
+        threads = chosen_threads(threads, typed)
 
         module, func = HANDLERS[args.command].split(":")
         with limit_threads(threads):

@@ -22,6 +22,26 @@ ENV_VARS = (
 )
 
 
+def chosen_threads(threads: int | None, typed: bool, environ=os.environ) -> int | None:
+    """The thread count a command applies: ``threads``, unless the user's environment decides.
+
+    A ``--threads`` typed on the command line always wins. Otherwise (the default, 1) a thread
+    variable the user set before starting numnet (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+    ...) is left as it is: None, the libraries read it themselves.
+
+    Args:
+        threads: the parsed ``--threads`` value (its default when not typed), or None.
+        typed: whether ``--threads`` was given on the command line.
+        environ: the environment to look in.
+
+    Returns:
+        The count for ``limit_threads``, or None to leave the thread pools alone.
+    """
+    if typed or not any(environ.get(var) for var in ENV_VARS):
+        return threads
+    return None
+
+
 @contextlib.contextmanager
 def limit_threads(n: int | None) -> Iterator[None]:
     """Within the block, BLAS/OpenMP use at most ``n`` threads (``None`` or 0: leave them alone)."""
