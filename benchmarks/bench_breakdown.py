@@ -91,9 +91,9 @@ def _numnet_kinds(model, X, y) -> dict[str, float]:
     timers = _Timers()
     backward_core = conv_nhwc.backward_core
 
-    def backward_core_timed_fill(xp, x, w, g, need_dx, fill, dtype):
+    def backward_core_timed_fill(xp, x, w, g, need_dx, fill, *rest):
         fill = timers.wrap(fill, "bn/pool/relu bwd")
-        return backward_core(xp, x, w, g, need_dx, fill, dtype)
+        return backward_core(xp, x, w, g, need_dx, fill, *rest)
 
     patches = [
         (_conv_stack, "block_forward", "bn/pool/relu fwd"),
