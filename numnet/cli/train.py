@@ -204,6 +204,8 @@ def _resume_locked(args, explicit, run_dir: Path) -> int:
             )
         except CheckpointError as e:
             raise CLIError(f"cannot resume {run_dir}: {one_line(e)}") from None
+    if cfg.get("monitor") and solver.iteration:
+        _check_monitor_files(run_dir, model.params)
     recorder.resume_at(solver.iteration)
     history = [*history, _session(_command_line(args))]
     conf = _config_json(cfg, model, ds, data, ipe, history)
@@ -219,6 +221,19 @@ def _resume_locked(args, explicit, run_dir: Path) -> int:
         print(f"resuming {run_dir} at epoch {solver.epoch + 1}, iteration {solver.iteration} "
               f"of {solver.num_iterations}")  # fmt: skip
     return _train(solver, run_dir, data, ds)
+
+
+def _check_monitor_files(run_dir: Path, params) -> None:
+    """Refuse, before any file is touched, monitor files the resumed run cannot continue."""
+    from numnet.babysit.monitor import check_files
+
+    try:
+        check_files(run_dir, params)
+    except ValueError as e:
+        raise CLIError(
+            f"cannot resume {run_dir}: {one_line(e)}; move the monitor files aside to resume "
+            "without their earlier samples"
+        ) from None
 
 
 def _checkpoint_note(run_dir: Path) -> str:
