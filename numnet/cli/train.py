@@ -145,6 +145,8 @@ def _resume(args, explicit) -> int:
     if args.config is not None or args.out is not None:
         raise UsageError("--resume continues a run with its saved config; drop --config/--out")
     run_dir = Path(args.resume)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CLIError(f"--resume {run_dir}: is a file, not a run directory")
     if not run_dir.is_dir():
         raise CLIError(f"--resume {run_dir}: no such run directory")
     with rundir.locked(run_dir):
