@@ -56,9 +56,9 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
         The exit status, 0.
 
     Raises:
-        CLIError: a missing checkpoint or data set, an unwritable ``--out`` or one that is not a
-            features file already; UsageError: a data set
-            that cannot be told or does not fit the model, or a bad ``--layer``.
+        CLIError: a missing checkpoint or data set, an unwritable ``--out``, or an existing
+            ``--out`` that is not a features file; UsageError: a data set that cannot be told or
+            does not fit the model, or a bad ``--layer``.
     """
     import numpy as np
 
