@@ -35,6 +35,12 @@ CASES = [
     ((2, 3, 9, 11), (2, 3, 3, 3), 2, 2),
 ]
 IDS = [f"x{c[0][1:]}-w{c[1][2:]}-s{c[2]}-p{c[3]}" for c in CASES]
+# Each case with each dx strategy that applies to it: the forced strategies are stride-1 choices.
+STRATEGY_CASES = [
+    pytest.param(*case, strategy, id=f"{case_id}-{strategy}")
+    for case, case_id in zip(CASES, IDS)
+    for strategy in (("auto", "full", "scatter") if case[2] == 1 else ("auto",))
+]
 
 
 def _case(rng, x_shape, w_shape, dtype=np.float64):
@@ -59,7 +65,7 @@ def layout(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture(params=["auto", "full", "scatter"])
+@pytest.fixture
 def dx_strategy(request, monkeypatch):
     """Force each stride-1 dx strategy (full convolution, col2im scatter) where it applies."""
     original = kconv._use_full_conv
@@ -72,12 +78,12 @@ def dx_strategy(request, monkeypatch):
     return request.param
 
 
-@pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad"), CASES, ids=IDS)
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "stride", "pad", "dx_strategy"), STRATEGY_CASES, indirect=["dx_strategy"]
+)
 def test_conv_fast_equals_naive(
     xp, rng, chunking, layout, dx_strategy, x_shape, w_shape, stride, pad
 ):
-    if stride != 1 and dx_strategy != "auto":
-        pytest.skip("the dx strategies are a stride-1 choice")
     x, w, b = _case(rng, x_shape, w_shape)
     cp = {"stride": stride, "pad": pad}
     want, naive_cache = conv_forward_naive(x, w, b, cp)

@@ -9,21 +9,12 @@ from pathlib import Path
 
 import pytest
 from _cli_testlib import run_cli, train_argv
+from _search_testlib import SPACE
 
 from numnet.cli import config as C
 
 ROOT = Path(__file__).resolve().parents[1]
 FC = ["--model", "fc", "--hidden-dims", "16", "--num-val", "60", "--batch-size", "50"]
-SPACE = """
-[lr]
-low = 1e-4
-high = 0.1
-log = true
-[reg]
-low = 1e-6
-high = 1e-2
-log = true
-"""
 
 
 @pytest.fixture
