@@ -160,6 +160,12 @@ CORPUS = [
      ["summary.json is a file, not a run directory"]),
     ("resume-a-file", None, lambda r, d, t: ["train", "--resume", r / "summary.json"],
      ["summary.json: is a file, not a run directory"]),
+    ("compare-out-empty", None, lambda r, d, t: ["compare", r, "--out", ""],
+     ["argument --out: must name a folder, got ''"]),
+    ("lr-find-out-empty", None, lambda r, d, t: ["lr-find", "--out", ""],
+     ["argument --out: must name a folder, got ''"]),
+    ("inspect-out-empty", None, lambda r, d, t: ["inspect", "init", "--out", ""],
+     ["argument --out: must name a folder, got ''"]),
     # --- numbers out of range, sizes beyond any memory
     ("momentum-one", None, lambda r, d, t: ["train", "--momentum", "1"],
      ["argument --momentum: must be in [0, 1), got '1'"]),
