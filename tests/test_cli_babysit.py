@@ -178,9 +178,29 @@ MONITOR_DAMAGE = [
      ["cannot read", "monitor_histograms.npz"]),
     ("npz-missing-array", lambda r: np.savez(r / M.NPZ, iteration=np.arange(3)),
      ["monitor_histograms.npz is not a monitor histogram file", "lacks ['layers', 'kinds']"]),
-    ("npz-bins", lambda r: _npz_with(r / M.NPZ, **{"layer1.counts": np.zeros((3, 5), int)}),
+    ("npz-bins", lambda r: _npz_with(r / M.NPZ, **{"layer1.counts": np.zeros((3, 5), int),
+                                                   "layer1.edges": np.zeros((3, 6))}),
      ["monitor_histograms.npz: layer1.counts has shape (3, 5), expected (3, 40)"]),
+    ("npz-ragged", lambda r: _npz_with(r / M.NPZ, **{"layer1.counts": np.zeros((3, 5), int)}),
+     ["layer1.counts (3, 5) and layer1.edges (3, 41) must be (S, bins) and (S, bins + 1)"]),
 ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"layer1.counts": np.zeros((3, 5), int)}, "layer1.edges (3, 41) must be (S, bins) and"),
+        ({"iteration": np.arange(2)}, "(S, bins + 1) with S = 2 samples"),  # 3 rows, 2 samples
+    ],
+)
+def test_plot_refuses_ragged_histograms_in_one_line(change, message, monitored_run, tmp_path,
+                                                    capsys):  # fmt: skip
+    run = tmp_path / "run"
+    shutil.copytree(monitored_run, run)
+    _npz_with(run / M.NPZ, **change)
+    code, _, err = run_cli(capsys, "plot", run)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("numnet: error: ") and message in err, err
 
 
 @pytest.mark.parametrize(("damage", "fragments"), [c[1:] for c in MONITOR_DAMAGE],

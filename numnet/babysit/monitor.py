@@ -343,18 +343,13 @@ def check_files(directory: str | os.PathLike, params, bins: int = BINS) -> None:
             data = read_histograms(path)
         except ValueError as e:
             raise MetricsFileError(str(e)) from None
-        it = data["iteration"]
-        if it.ndim != 1 or it.dtype.kind not in "iu":
-            raise MetricsFileError(
-                f"{path}: iteration must be a 1-D integer array, got {it.dtype} {it.shape}"
-            )
+        n = len(data["iteration"])
         for layer in data["layers"]:
-            for key, shape in ((f"{layer}.counts", (*it.shape, bins)),
-                               (f"{layer}.edges", (*it.shape, bins + 1))):  # fmt: skip
-                if data[key].shape != shape:
-                    raise MetricsFileError(
-                        f"{path}: {key} has shape {data[key].shape}, expected {shape}"
-                    )
+            shape = data[f"{layer}.counts"].shape
+            if shape != (n, bins):
+                raise MetricsFileError(
+                    f"{path}: {layer}.counts has shape {shape}, expected {(n, bins)}"
+                )
 
 
 def _short(columns: list[str]) -> str:
@@ -384,6 +379,16 @@ def read_histograms(path: str | os.PathLike) -> dict[str, np.ndarray]:
     missing = [k for k in need if k not in data]
     if missing:
         raise ValueError(f"{path} is not a monitor histogram file: it lacks {missing}")
+    it = data["iteration"]
+    if it.ndim != 1 or it.dtype.kind not in "iu":
+        raise ValueError(
+            f"{path}: iteration must be a 1-D integer array, got {it.dtype} {it.shape}"
+        )
+    for n in data["layers"]:
+        c, e = data[f"{n}.counts"].shape, data[f"{n}.edges"].shape
+        if len(c) != 2 or c[0] != len(it) or e != (c[0], c[1] + 1):
+            raise ValueError(f"{path}: {n}.counts {c} and {n}.edges {e} must be (S, bins) and "
+                             f"(S, bins + 1) with S = {len(it)} samples")  # fmt: skip
     data["layers"] = [str(n) for n in data["layers"]]
     data["kinds"] = [str(k) for k in data["kinds"]]
     return data
