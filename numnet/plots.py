@@ -281,8 +281,7 @@ def redraw(run_dir: str | os.PathLike) -> list[Path]:
             cannot be read.
     """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise rf.RunFilesError(f"run directory {run_dir} not found")
+    rf.check_run_dir(run_dir)
     written: list[Path] = []
     config = rf.read_json(run_dir / rf.CONFIG) if (run_dir / rf.CONFIG).exists() else {}
     if (run_dir / rf.ITERATIONS).exists():

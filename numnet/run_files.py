@@ -77,6 +77,20 @@ class RunFilesError(ValueError):
     """A run directory, or one of its files, that is missing or cannot be read."""
 
 
+def check_run_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, after checking that it is a directory.
+
+    Raises:
+        RunFilesError: it is missing, or not a directory (the message says which).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunFilesError(f"{path} is a file, not a run directory")
+    if not path.is_dir():
+        raise RunFilesError(f"run directory {path} not found")
+    return path
+
+
 def read_json(path: str | os.PathLike) -> dict:
     """Read a JSON object from a run directory.
 

@@ -10,7 +10,7 @@ from _resume_testlib import SnapshotAt
 
 from numnet.babysit import monitor as M
 from numnet.classifiers import ConvNet, FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
-from numnet.metrics_log import read_rows
+from numnet.metrics_log import MetricsFileError, read_rows
 from numnet.solver import Solver
 
 
@@ -197,6 +197,25 @@ def test_a_continued_run_writes_the_files_of_an_uninterrupted_one(rng, tmp_path)
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_continuing_another_models_files_is_refused_before_a_step(rng, tmp_path):
+    data = _data(rng)
+    _solver(_fc(), data, epochs=2, callbacks=[M.Monitor(tmp_path, every=1)]).train()
+    M.check_files(tmp_path, _fc().params)  # its own files pass
+    other = FullyConnectedNet([16], input_dim=8, num_classes=4, dtype=np.float64, rng=5)
+    found, expected = (
+        r"monitor\.csv has columns .* \(23 columns\)",
+        r"this model's .* \(16 columns\)",
+    )
+    with pytest.raises(MetricsFileError, match=f"{found}, expected {expected}"):
+        M.check_files(tmp_path, other.params)
+    before = (tmp_path / M.CSV).read_bytes()
+    solver = _solver(other, data, epochs=2, callbacks=[M.Monitor(tmp_path, every=1)])
+    solver.iteration = 1  # as a resumed Solver
+    with pytest.raises(MetricsFileError, match="expected this model's"):
+        solver.callbacks[0].on_train_begin(solver)
+    assert (tmp_path / M.CSV).read_bytes() == before
 
 
 @pytest.mark.parametrize(("every", "bins"), [(0, 5), (2, 0), (1.5, 5)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -135,3 +136,99 @@ def test_bad_input_is_one_line(argv, message, tmp_path, capsys):
     assert code != 0 and stdout == ""
     assert err.startswith("numnet: error: ") and err.count("\n") == 1
     assert message.replace("{tmp}", str(tmp_path)) in err
+
+
+@pytest.fixture(scope="module")
+def monitored_run(tmp_path_factory):
+    """A finished one-epoch run with ``--monitor 2`` (never modified: tests copy it)."""
+    from _cli_testlib import load_tiny_dataset, write_tiny_idx
+
+    from numnet.cli.main import main
+
+    root = tmp_path_factory.mktemp("monitored")
+    write_tiny_idx(root / "data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("numnet.cli.dataload.load_dataset", load_tiny_dataset)
+        argv = train_argv(root / "data", root / "run", "--epochs", "1", "--monitor", "2")
+        assert main([str(a) for a in argv]) == 0
+    return root / "run"
+
+
+def _npz_with(path, **changes):
+    data = dict(np.load(path))
+    data.update(changes)
+    np.savez(path, **data)
+
+
+#: (id, damage of the run's monitor files, fragments of the one-line error)
+MONITOR_DAMAGE = [
+    ("csv-not-a-number", lambda r: (r / M.CSV).write_text("iteration,epoch\nx,y\n"),
+     ["monitor.csv: column 'iteration' holds 'x', not a number"]),
+    ("csv-short-row", lambda r: (r / M.CSV).write_text(
+        (r / M.CSV).read_text().splitlines()[0] + "\n1,2,3\n"),
+     ["monitor.csv: line at byte", "has 3 values for 30 columns"]),
+    ("csv-not-utf8", lambda r: (r / M.CSV).write_bytes(b"\xff\xfe\n1\n"),
+     ["monitor.csv: line at byte 0 is not UTF-8"]),
+    ("csv-other-model", lambda r: (r / M.CSV).write_text("iteration,epoch,layer1.foo\n"),
+     ["monitor.csv has columns [iteration,epoch,layer1.foo] (3 columns), expected this model's",
+      "(30 columns)"]),
+    ("npz-garbage", lambda r: (r / M.NPZ).write_bytes(b"PK garbage"),
+     ["monitor_histograms.npz: not an .npz (zip) archive"]),
+    ("npz-truncated", lambda r: (r / M.NPZ).write_bytes((r / M.NPZ).read_bytes()[:200]),
+     ["cannot read", "monitor_histograms.npz"]),
+    ("npz-missing-array", lambda r: np.savez(r / M.NPZ, iteration=np.arange(3)),
+     ["monitor_histograms.npz is not a monitor histogram file", "lacks ['layers', 'kinds']"]),
+    ("npz-bins", lambda r: _npz_with(r / M.NPZ, **{"layer1.counts": np.zeros((3, 5), int),
+                                                   "layer1.edges": np.zeros((3, 6))}),
+     ["monitor_histograms.npz: layer1.counts has shape (3, 5), expected (3, 40)"]),
+    ("npz-ragged", lambda r: _npz_with(r / M.NPZ, **{"layer1.counts": np.zeros((3, 5), int)}),
+     ["layer1.counts (3, 5) and layer1.edges (3, 41) must be (S, bins) and (S, bins + 1)"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"layer1.counts": np.zeros((3, 5), int)}, "layer1.edges (3, 41) must be (S, bins) and"),
+        ({"iteration": np.arange(2)}, "(S, bins + 1) with S = 2 samples"),  # 3 rows, 2 samples
+    ],
+)
+def test_plot_refuses_ragged_histograms_in_one_line(change, message, monitored_run, tmp_path,
+                                                    capsys):  # fmt: skip
+    run = tmp_path / "run"
+    shutil.copytree(monitored_run, run)
+    _npz_with(run / M.NPZ, **change)
+    code, _, err = run_cli(capsys, "plot", run)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("numnet: error: ") and message in err, err
+
+
+@pytest.mark.parametrize(("damage", "fragments"), [c[1:] for c in MONITOR_DAMAGE],
+                         ids=[c[0] for c in MONITOR_DAMAGE])  # fmt: skip
+def test_resume_refuses_broken_monitor_files_in_one_line(
+    damage, fragments, monitored_run, tmp_path, capsys, monkeypatch
+):
+    from _cli_testlib import load_tiny_dataset, write_tiny_idx
+
+    monkeypatch.setattr("numnet.cli.dataload.load_dataset", load_tiny_dataset)
+    write_tiny_idx(tmp_path / "data")
+    run = tmp_path / "run"
+    shutil.copytree(monitored_run, run)
+    damage(run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    argv = ("train", "--resume", run, "--data-dir", tmp_path / "data", "--epochs", "2")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 1 and "Traceback" not in err, err
+    (line,) = err.splitlines()
+    assert line.startswith(f"numnet: error: cannot resume {run}: "), line
+    assert line.endswith("move the monitor files aside to resume without their earlier samples")
+    for f in fragments:
+        assert f in line, (f, line)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing was touched
+    if damage is not MONITOR_DAMAGE[0][1]:
+        return
+    for name in (M.CSV, M.NPZ):  # what the message advises works
+        (run / name).rename(tmp_path / name)
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert [r["iteration"] for r in read_metrics(run / M.CSV)] == [7, 9, 11]

@@ -107,6 +107,8 @@ def test_kfold_and_grid(space, tiny_data, tmp_path, capsys):
         (["--sampler", "grid"], "the grid sampler needs steps = N"),
         (["--cv", "1"], "--cv must be >= 2 folds"),
         (["--workers", "0"], "--workers must be >= 1"),
+        (["--timeout", "nan"], "--timeout must be a finite number of seconds > 0, got nan"),
+        (["--timeout", "-5"], "--timeout must be a finite number of seconds > 0, got -5.0"),
         (["--storage", "postgresql+psycopg://u@127.0.0.1:1/db"], "cannot use the storage "),
         (["--storage", "nosuchdb://x/y"], "unknown database 'nosuchdb'"),
         (["--storage", "mysql+nosuchdriver://x/y"], "unknown database 'mysql+nosuchdriver'"),

@@ -104,6 +104,13 @@ def test_a_missing_space_file_is_named(tmp_path):
         parse_space_file(tmp_path / "nope.toml")
 
 
+def test_a_binary_space_file_is_named(tmp_path):
+    path = tmp_path / "s.npz"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\xaf\xff")
+    with pytest.raises(UsageError, match=r"space file .*s\.npz is not UTF-8 \(byte 10\)"):
+        parse_space_file(path)
+
+
 def test_space_file_kinds_follow_the_options(tmp_path):
     path = _write(
         tmp_path,

@@ -48,8 +48,7 @@ class Run:
 
 
 def _load(path: Path) -> Run:
-    if not path.is_dir():
-        raise rf.RunFilesError(f"run directory {path} not found")
+    rf.check_run_dir(path)
     run = Run(path)
     if (path / rf.CONFIG).exists():
         config = rf.read_json(path / rf.CONFIG)

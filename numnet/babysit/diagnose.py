@@ -313,8 +313,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[list[dict], list[dict], int | 
             or a column the rules read is missing.
     """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise rf.RunFilesError(f"run directory {run_dir} not found")
+    rf.check_run_dir(run_dir)
     iterations = rf.read_metrics(run_dir / rf.ITERATIONS)
     missing = [c for c in ("iteration", "loss") if iterations and c not in iterations[0]]
     epochs = rf.read_metrics(run_dir / rf.EPOCHS) if (run_dir / rf.EPOCHS).exists() else []

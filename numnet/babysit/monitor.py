@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,13 @@ import numpy as np
 from numnet._atomic import atomic_open
 from numnet._checks import check_positive_int
 from numnet.backend import get_array_module, to_numpy
-from numnet.metrics_log import MetricsWriter, truncate_rows
+from numnet.metrics_log import (
+    MetricsFileError,
+    MetricsWriter,
+    read_header,
+    read_rows,
+    truncate_rows,
+)
 
 __all__ = [
     "BINS",
@@ -59,6 +66,8 @@ __all__ = [
     "NPZ",
     "Monitor",
     "activation_stats",
+    "check_files",
+    "csv_columns",
     "histogram",
     "read_histograms",
     "weight_layers",
@@ -91,6 +100,12 @@ def weight_layers(params) -> dict[str, str]:
     """``{"layer<i>": "W<i>"}`` for every weight ``W<i>`` of ``params``, in layer order."""
     found = sorted(int(m.group(1)) for m in map(_WEIGHT.match, params) if m)
     return {f"layer{i}": f"W{i}" for i in found}
+
+
+def csv_columns(params) -> list[str]:
+    """The columns of the ``monitor.csv`` a model with these ``params`` gets, in order."""
+    layers = weight_layers(params)
+    return ["iteration", "epoch", *(f"{n}.{c}" for n in layers for c in COLUMNS)]
 
 
 def activation_stats(a, kind: str) -> dict[str, float]:
@@ -191,6 +206,7 @@ class Monitor:
         self.directory.mkdir(parents=True, exist_ok=True)
         resume = start > 0 and self._writer.path.is_file()
         if resume:
+            check_files(self.directory, solver.model.params, self.bins)
             truncate_rows(self._writer.path, start)
             if not self.hist_iterations and (self.directory / NPZ).is_file():
                 self._load_histograms(self.directory / NPZ, start)
@@ -297,6 +313,51 @@ class Monitor:
             self.histograms[n] = [(counts[k], edges[k]) for k in keep]
 
 
+def check_files(directory: str | os.PathLike, params, bins: int = BINS) -> None:
+    """Check, reading only, that a run's monitor files can be continued by a model's monitor.
+
+    A missing file passes (the monitor starts it); a torn last line of ``monitor.csv`` passes (it
+    is cut off on continuing).
+
+    Args:
+        directory: the folder holding ``monitor.csv`` and ``monitor_histograms.npz``.
+        params: the model's parameters (their ``W<i>`` names give the expected columns).
+        bins: the monitor's histogram bins per layer.
+
+    Raises:
+        MetricsFileError: a file does not parse, or is not this model's: the message names the
+            file, what was expected and what was found.
+    """
+    directory = Path(directory)
+    path = directory / CSV
+    if path.exists():
+        read_rows(path)  # every complete line parses
+        header, expected = read_header(path), csv_columns(params)
+        if header is not None and header != expected:
+            raise MetricsFileError(
+                f"{path} has columns {_short(header)}, expected this model's {_short(expected)}"
+            )
+    path = directory / NPZ
+    if path.exists():
+        try:
+            data = read_histograms(path)
+        except ValueError as e:
+            raise MetricsFileError(str(e)) from None
+        n = len(data["iteration"])
+        for layer in data["layers"]:
+            shape = data[f"{layer}.counts"].shape
+            if shape != (n, bins):
+                raise MetricsFileError(
+                    f"{path}: {layer}.counts has shape {shape}, expected {(n, bins)}"
+                )
+
+
+def _short(columns: list[str]) -> str:
+    """A column list for an error message: the first few and the count."""
+    head = ",".join(columns[:4])
+    return f"[{head}{',...' if len(columns) > 4 else ''}] ({len(columns)} columns)"
+
+
 def read_histograms(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The arrays of a ``monitor_histograms.npz`` (see :meth:`Monitor.histogram_arrays`).
 
@@ -305,10 +366,12 @@ def read_histograms(path: str | os.PathLike) -> dict[str, np.ndarray]:
             names the file.
     """
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ValueError(f"cannot read {path}: not an .npz (zip) archive")
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"cannot read {path}: {e}") from None
     need = ["iteration", "layers", "kinds"]
     for n in data.get("layers", []):
@@ -316,6 +379,16 @@ def read_histograms(path: str | os.PathLike) -> dict[str, np.ndarray]:
     missing = [k for k in need if k not in data]
     if missing:
         raise ValueError(f"{path} is not a monitor histogram file: it lacks {missing}")
+    it = data["iteration"]
+    if it.ndim != 1 or it.dtype.kind not in "iu":
+        raise ValueError(
+            f"{path}: iteration must be a 1-D integer array, got {it.dtype} {it.shape}"
+        )
+    for n in data["layers"]:
+        c, e = data[f"{n}.counts"].shape, data[f"{n}.edges"].shape
+        if len(c) != 2 or c[0] != len(it) or e != (c[0], c[1] + 1):
+            raise ValueError(f"{path}: {n}.counts {c} and {n}.edges {e} must be (S, bins) and "
+                             f"(S, bins + 1) with S = {len(it)} samples")  # fmt: skip
     data["layers"] = [str(n) for n in data["layers"]]
     data["kinds"] = [str(k) for k in data["kinds"]]
     return data

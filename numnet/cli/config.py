@@ -143,7 +143,7 @@ OPTIONS: tuple[Option, ...] = (
        "data", flag=True),
     _O("optimizer", "adam", V.string, "update rule", "optimizer", choices=OPTIMIZERS),
     _O("lr", 2e-3, V.pos_number, "learning rate (peak, after warm-up)", "optimizer", metavar="LR"),
-    _O("momentum", 0.9, V.nonneg_number, "momentum of sgd_momentum / nesterov_momentum",
+    _O("momentum", 0.9, V.momentum, "momentum of sgd_momentum / nesterov_momentum",
        "optimizer", metavar="M"),
     _O("weight_decay", 1e-2, V.nonneg_number, "decoupled weight decay of adamw", "optimizer",
        metavar="WD"),

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from numnet import run_files
 from numnet.cli.errors import CLIError
 
 
@@ -59,7 +60,9 @@ def print_report(run_dir: Path, nonfinite_at: int | None = None, file=None) -> N
 def run(args: argparse.Namespace, explicit: dict) -> int:
     """Print the diagnosis of ``args.run_dir``; exit code 0 (problems found or not)."""
     run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise CLIError(f"run directory {run_dir} not found")
+    try:
+        run_files.check_run_dir(run_dir)
+    except run_files.RunFilesError as e:
+        raise CLIError(str(e)) from None
     print_report(run_dir)
     return 0

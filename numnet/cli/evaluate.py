@@ -35,8 +35,7 @@ def _options(checkpoint: Path, data: str | None) -> dict:
 def run(args: argparse.Namespace, explicit: dict) -> int:
     """Evaluate a checkpoint; return the exit code."""
     checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        raise CLIError(f"checkpoint {checkpoint} not found")
+    models.check_checkpoint_path(checkpoint)
     cfg = _options(checkpoint, args.data)
     model = on_device(models.load_checkpoint_model(checkpoint), args.device)
     if args.data_dir is not None:

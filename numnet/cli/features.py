@@ -25,6 +25,30 @@ def _run_config(checkpoint: Path) -> dict:
     return rundir.read_json(conf) if conf.is_file() else {}
 
 
+#: Members every features file holds: an existing --out without them is someone else's file.
+_OWN_MEMBERS = {"X_train.npy", "y_train.npy", "class_names.npy", "layer.npy"}
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that exists and is not a features file (a checkpoint, say)."""
+    import zipfile
+
+    if out.is_dir():
+        raise CLIError(f"--out {out} is a directory; name the .npz file to write")
+    if not out.exists():
+        return
+    try:
+        with zipfile.ZipFile(out) as z:
+            own = _OWN_MEMBERS <= set(z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        own = False
+    if not own:
+        raise CLIError(
+            f"--out {out} exists and is not a features file (expected one that numnet features "
+            "wrote, holding X_train and layer); pick another name, so it is not overwritten"
+        )
+
+
 def run(args: argparse.Namespace, explicit: dict) -> int:
     """Write the features of ``args.checkpoint``'s model to ``args.out``.
 
@@ -32,8 +56,9 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
         The exit status, 0.
 
     Raises:
-        CLIError: a missing checkpoint, data set or unwritable ``--out``; UsageError: a data set
-            that cannot be told or does not fit the model, or a bad ``--layer``.
+        CLIError: a missing checkpoint or data set, an unwritable ``--out``, or an existing
+            ``--out`` that is not a features file; UsageError: a data set that cannot be told or
+            does not fit the model, or a bad ``--layer``.
     """
     import numpy as np
 
@@ -41,8 +66,8 @@ def run(args: argparse.Namespace, explicit: dict) -> int:
     from numnet.transfer import feature_data
 
     checkpoint, out = Path(args.checkpoint), Path(args.out)
-    if not checkpoint.is_file():
-        raise CLIError(f"checkpoint {checkpoint} not found")
+    models.check_checkpoint_path(checkpoint)
+    _check_out(out)
     conf = _run_config(checkpoint)
     saved = conf.get("options", {})
     name = args.data or saved.get("data")

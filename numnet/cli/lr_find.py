@@ -15,6 +15,8 @@ import argparse
 import math
 
 from numnet._names import LR_FIND_RULES
+from numnet.cli import values as V
+from numnet.cli.outdir import typed
 
 PNG, CSV, JSON = "lr_find.png", "lr_find.csv", "lr_find.json"
 #: The sweep's defaults: ``numnet.babysit.lr_find``'s (MIN_LR, MAX_LR, NUM_STEPS), repeated here
@@ -64,6 +66,7 @@ def add_parser(cmd, add_train_options, suppress: bool) -> None:
     g.add_argument(
         "--out",
         metavar="DIR",
+        type=typed(V.path, "out"),
         default=None,
         help="new directory for the PNG, CSV and JSON (default: "
         "runs/<date>-<time>-lr-find-<model>); never overwritten",

@@ -333,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # a full disk, a read-only folder, a file that vanished: no traceback
         print(f"numnet: error: {os_error(e)}", file=sys.stderr)
         return EXIT_ERROR
+    except MemoryError as e:  # a model or array too large for this machine (numnet inspect init)
+        print(f"numnet: error: not enough memory: {one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -92,6 +92,20 @@ def build(config: Mapping):
         raise CLIError(f"not enough memory to build the {config.get('name')} model") from None
 
 
+def check_checkpoint_path(path: Path) -> None:
+    """Check that a CHECKPOINT argument names a file.
+
+    Raises:
+        CLIError: it is missing, or a directory (a run directory: the message names its
+            checkpoints).
+    """
+    if path.is_dir():
+        raise CLIError(f"checkpoint {path} is a directory; pass a checkpoint file, such as "
+                       f"{path / 'best.npz'} or {path / 'last.npz'}")  # fmt: skip
+    if not path.is_file():
+        raise CLIError(f"checkpoint {path} not found")
+
+
 def load_checkpoint_model(path: str | Path, params: str = "last"):
     """The model stored in a checkpoint, weights and batchnorm statistics loaded.
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from numnet.cli import values as V
 from numnet.cli.errors import CLIError
 from numnet.cli.rundir import default_run_dir
 
@@ -39,6 +40,7 @@ def add_out_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out",
         metavar="DIR",
+        type=typed(V.path, "out"),
         default=None,
         help="directory for the figures (created if missing; files of the same names are "
         "replaced; default: a new runs/<date>-<time>-<command>)",

@@ -12,6 +12,7 @@ before ``--threads`` takes effect.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import socket
@@ -191,6 +192,8 @@ def _search(args, explicit) -> int:
         raise UsageError("numnet search needs --space FILE (or --report DIR)")
     if args.workers is None or args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UsageError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
     setup = search_setup.resolve(args, explicit)
     plan, out = setup.plan, setup.out
     storage_arg = args.storage or str(out / SD.JOURNAL)

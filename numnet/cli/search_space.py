@@ -52,6 +52,10 @@ def read_toml(path: str | Path) -> dict:
         raise UsageError(f"cannot read space file {path}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"space file {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"space file {path} is not UTF-8 (byte {e.start}), as TOML must be"
+        ) from None
 
 
 def kind_of(name: str) -> str:

@@ -145,6 +145,8 @@ def _resume(args, explicit) -> int:
     if args.config is not None or args.out is not None:
         raise UsageError("--resume continues a run with its saved config; drop --config/--out")
     run_dir = Path(args.resume)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CLIError(f"--resume {run_dir}: is a file, not a run directory")
     if not run_dir.is_dir():
         raise CLIError(f"--resume {run_dir}: no such run directory")
     with rundir.locked(run_dir):
@@ -204,6 +206,8 @@ def _resume_locked(args, explicit, run_dir: Path) -> int:
             )
         except CheckpointError as e:
             raise CLIError(f"cannot resume {run_dir}: {one_line(e)}") from None
+    if cfg.get("monitor") and solver.iteration:
+        _check_monitor_files(run_dir, model.params)
     recorder.resume_at(solver.iteration)
     history = [*history, _session(_command_line(args))]
     conf = _config_json(cfg, model, ds, data, ipe, history)
@@ -219,6 +223,19 @@ def _resume_locked(args, explicit, run_dir: Path) -> int:
         print(f"resuming {run_dir} at epoch {solver.epoch + 1}, iteration {solver.iteration} "
               f"of {solver.num_iterations}")  # fmt: skip
     return _train(solver, run_dir, data, ds)
+
+
+def _check_monitor_files(run_dir: Path, params) -> None:
+    """Refuse, before any file is touched, monitor files the resumed run cannot continue."""
+    from numnet.babysit.monitor import check_files
+
+    try:
+        check_files(run_dir, params)
+    except ValueError as e:
+        raise CLIError(
+            f"cannot resume {run_dir}: {one_line(e)}; move the monitor files aside to resume "
+            "without their earlier samples"
+        ) from None
 
 
 def _checkpoint_note(run_dir: Path) -> str:

@@ -48,6 +48,14 @@ def keep_ratio(s) -> float:
     return v
 
 
+def momentum(s) -> float:
+    """A momentum coefficient in [0, 1) (at 1 or more the velocity never decays: divergence)."""
+    v = number(s)
+    if not 0 <= v < 1:
+        raise ValueError(f"must be in [0, 1), got {s!r}")
+    return v
+
+
 def integer(s, low: int) -> int:
     """An int >= ``low`` (floats and bools refused, not truncated)."""
     if isinstance(s, (float, bool)):
