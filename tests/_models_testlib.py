@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from _guard_xp import count_host_syncs
 
+from numnet.backend import get_array_module, to_numpy
 from numnet.classifiers import build_model
 from numnet.gradient_check import eval_numerical_gradient, rel_error
 from numnet.solver import Solver
@@ -96,3 +98,18 @@ def overfit(model, X, y, epochs, batch_size, lr):
     )
     solver.train()
     return float(np.mean(model.predict(X) == y))
+
+
+def loss_on_device(model, xp, X, y):
+    """``model.loss(X, y)`` with the model on ``xp`` and host ``X``, ``y``: no host read inside.
+
+    Returns:
+        (loss as a float, {name: gradient as host NumPy}); every gradient was on ``xp``.
+    """
+    model.to(xp)  # host X and y: the model moves them
+    with count_host_syncs() as syncs:
+        loss, grads = model.loss(X, y)
+    assert syncs.count == 0, syncs.events
+    host = {k: to_numpy(g) for k, g in grads.items() if get_array_module(g) is xp}
+    assert len(host) == len(model.params)
+    return float(loss), host

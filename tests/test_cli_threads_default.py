@@ -52,3 +52,19 @@ def test_chosen_threads_reads_the_given_environment():
     assert T.chosen_threads(1, typed=False, environ={}) == 1
     assert T.chosen_threads(1, typed=False, environ={"MKL_NUM_THREADS": "4"}) is None
     assert T.chosen_threads(3, typed=True, environ={"MKL_NUM_THREADS": "4"}) == 3
+
+
+@pytest.mark.parametrize(("env", "want"), [({}, 1), ({"OMP_NUM_THREADS": "2"}, 0)])
+def test_the_run_records_who_chose_the_threads(monkeypatch, tiny_data, tmp_path, capsys, env, want):
+    """A run whose thread count the user's environment set records 0 (the libraries' choice)."""
+    from _cli_testlib import run_cli, train_argv
+
+    from numnet.cli import rundir
+
+    for var in T.ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    code, _, err = run_cli(capsys, *train_argv(tiny_data, tmp_path / "run", "--epochs", "1"))
+    assert code == 0, err
+    assert rundir.read_json(tmp_path / "run" / rundir.CONFIG)["options"]["threads"] == want

@@ -8,16 +8,15 @@ import math
 import numpy as np
 import pytest
 import torch
-from _guard_xp import count_host_syncs
 from _models_testlib import (
     assert_config_round_trip,
     assert_grads_close,
     assert_no_mutation_of_input,
     assert_reg_adds_l2,
+    loss_on_device,
     overfit,
 )
 
-from numnet.backend import get_array_module, to_numpy
 from numnet.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
 
 NORMS = [None, "batchnorm", "layernorm"]
@@ -165,15 +164,7 @@ def test_fc_matches_torch(xp, norm, rng):
     model = small_net(norm, reg=0.5, rng=4)
     X, y = data(rng, N=6)
     forward, tp = torch_fc(model)
-    model.to(xp)  # host X and y: the model moves them
-    with count_host_syncs() as syncs:
-        loss, grads = model.loss(X, y)
-    assert syncs.count == 0, syncs.events
-    loss, grads = (
-        float(loss),
-        {k: to_numpy(g) for k, g in grads.items() if get_array_module(g) is xp},
-    )
-    assert len(grads) == len(model.params)
+    loss, grads = loss_on_device(model, xp, X, y)
     scores = forward(X)
     t_loss = torch.nn.functional.cross_entropy(scores, torch.tensor(y))
     t_loss = t_loss + 0.5 * 0.5 * sum((tp[f"W{i}"] ** 2).sum() for i in (1, 2, 3))

@@ -314,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         typed = "threads" in explicit or any(a.split("=")[0] == "--threads" for a in argv)
         threads = chosen_threads(threads, typed)
+        if threads is None and args.command == "train":
+            explicit["threads"] = 0  # recorded as the libraries' own choice: the env decided
 
         module, func = HANDLERS[args.command].split(":")
         with limit_threads(threads):
