@@ -67,3 +67,15 @@ def tiny_data(tmp_path, monkeypatch):
     write_tiny_idx(folder)
     monkeypatch.setattr("numnet.cli.dataload.load_dataset", load_tiny_dataset)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _one_auto_thread(monkeypatch):
+    """A new `numnet train` run picks its threads by the machine's load: pinned to 1 in tests.
+
+    So a run's results do not depend on what else the test machine is doing
+    (tests/test_cli_threads_default.py tests the real choice).
+    """
+    import numnet.cli.threads
+
+    monkeypatch.setattr(numnet.cli.threads, "idle_threads", lambda: 1)

@@ -54,9 +54,25 @@ def test_chosen_threads_reads_the_given_environment():
     assert T.chosen_threads(3, typed=True, environ={"MKL_NUM_THREADS": "4"}) == 3
 
 
-@pytest.mark.parametrize(("env", "want"), [({}, 1), ({"OMP_NUM_THREADS": "2"}, 0)])
-def test_the_run_records_who_chose_the_threads(monkeypatch, tiny_data, tmp_path, capsys, env, want):
-    """A run whose thread count the user's environment set records 0 (the libraries' choice)."""
+REAL_IDLE_THREADS = T.idle_threads  # conftest pins T.idle_threads to 1 for every other test
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "config", "load", "want"),
+    [
+        ([], {}, None, 0.1, 2),
+        ([], {}, None, 1.6, 1),
+        ([], {"OMP_NUM_THREADS": "2"}, None, 0.1, 0),
+        ([], {}, "threads = 1\n", 0.1, 1),
+        ([], {}, "epochs = 1\n", 0.1, 2),
+        (["--threads", "1"], {}, None, 0.1, 1),
+    ],
+    ids=["idle", "busy", "env", "config-file", "config-without-threads", "typed"],
+)
+def test_a_new_run_records_the_threads_it_used(
+    monkeypatch, tiny_data, tmp_path, capsys, argv, env, config, load, want
+):
+    """Typed, then the user's env (recorded 0), then the config file, then the idle cores."""
     from _cli_testlib import run_cli, train_argv
 
     from numnet.cli import rundir
@@ -65,6 +81,23 @@ def test_the_run_records_who_chose_the_threads(monkeypatch, tiny_data, tmp_path,
         monkeypatch.delenv(var, raising=False)
     for var, value in env.items():
         monkeypatch.setenv(var, value)
-    code, _, err = run_cli(capsys, *train_argv(tiny_data, tmp_path / "run", "--epochs", "1"))
+    monkeypatch.setattr(T, "idle_threads", lambda: REAL_IDLE_THREADS(cpus=2, load=load))
+    seen = []
+    real_limit = T.limit_threads
+    monkeypatch.setattr(T, "limit_threads", lambda n: seen.append(n) or real_limit(n))
+    if config is not None:
+        (tmp_path / "c.toml").write_text(config)
+        argv = [*argv, "--config", tmp_path / "c.toml"]
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, *train_argv(tiny_data, run, "--epochs", "1", *argv))
     assert code == 0, err
-    assert rundir.read_json(tmp_path / "run" / rundir.CONFIG)["options"]["threads"] == want
+    assert rundir.read_json(run / rundir.CONFIG)["options"]["threads"] == want
+    assert seen == [want or None]
+
+
+@pytest.mark.parametrize(
+    ("cpus", "load", "want"),
+    [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 3.0, 1), (1, 0.0, 1), (16, 0.0, T.AUTO_MAX)],
+)
+def test_idle_threads_counts_the_cores_no_job_uses(cpus, load, want):
+    assert REAL_IDLE_THREADS(cpus=cpus, load=load) == want

@@ -59,10 +59,11 @@ MODEL_DEFAULTS = {
 MONITOR_EVERY = 20
 
 THREADS_HELP = (
-    "BLAS/OpenMP threads; 0 = the libraries' own choice (all cores). Default 1, or what "
-    "OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say when set: NumPy's BLAS threads busy-wait, and on "
-    "a 2-core machine running other work, 2 threads made an epoch 2-6x slower "
-    "(benchmarks/THREADS.md)"
+    "BLAS/OpenMP threads; 0 = the libraries' own choice (all cores). Default: what "
+    "OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say when set, else a config file's threads, else the "
+    "cores idle when a new run starts (1 to 2; a resumed run keeps its count). NumPy's BLAS "
+    "threads busy-wait: on a 2-core machine running other work, 2 threads made an epoch 2-6x "
+    "slower (benchmarks/THREADS.md)"
 )
 
 

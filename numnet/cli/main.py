@@ -294,6 +294,22 @@ def _saved_threads(run_dir: str) -> int | None:
     return threads if ok else None
 
 
+def _new_run_threads(threads: int | None, config_file: str | None) -> int | None:
+    """A new run's threads: the env's (None), else the config file's, else the cores idle now."""
+    if threads is None:
+        return None
+    if config_file is not None:
+        try:
+            file_threads = C.load_toml(config_file).get("threads")
+        except CLIError:
+            return threads  # the train command reports the bad file itself
+        if file_threads is not None:
+            return file_threads
+    from numnet.cli.threads import idle_threads
+
+    return idle_threads()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``numnet`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -314,8 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         typed = "threads" in explicit or any(a.split("=")[0] == "--threads" for a in argv)
         threads = chosen_threads(threads, typed)
-        if threads is None and args.command == "train":
-            explicit["threads"] = 0  # recorded as the libraries' own choice: the env decided
+        if args.command == "train" and not typed and not args.resume:
+            threads = _new_run_threads(threads, args.config)
+            explicit["threads"] = 0 if threads is None else threads  # what the run records
 
         module, func = HANDLERS[args.command].split(":")
         with limit_threads(threads):

@@ -42,6 +42,33 @@ def chosen_threads(threads: int | None, typed: bool, environ=os.environ) -> int 
     return None
 
 
+AUTO_MAX = 2  # the most threads `numnet train` picks by itself: more were never measured
+
+
+def idle_threads(cpus: int | None = None, load: float | None = None) -> int:
+    """Threads for a new training run: the cores no other job is using now, 1 to ``AUTO_MAX``.
+
+    NumPy's BLAS threads busy-wait for each other: on an idle 2-core machine a second thread made
+    an epoch of the default recipe about 12% faster, on one where another job held a core 3-6x
+    slower (benchmarks/THREADS.md). So: the usable cores minus the 1-minute load average, rounded.
+
+    Args:
+        cpus: usable cores (default: this process's CPU affinity, else ``os.cpu_count()``).
+        load: the 1-minute load average (default: ``os.getloadavg()``; 1 thread where unknown).
+
+    Returns:
+        The thread count, at least 1 and at most ``AUTO_MAX``.
+    """
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return 1
+    return max(1, min(AUTO_MAX, int(cpus or 1), int(cpus - load + 0.5)))
+
+
 @contextlib.contextmanager
 def limit_threads(n: int | None) -> Iterator[None]:
     """Within the block, BLAS/OpenMP use at most ``n`` threads (``None`` or 0: leave them alone)."""
