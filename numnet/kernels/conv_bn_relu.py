@@ -24,7 +24,7 @@ import numpy as np  # dtype metadata only; array math uses xp
 
 from numnet.backend import get_array_module
 from numnet.kernels.conv import ConvCache, conv2d_forward, conv_backward_core
-from numnet.kernels.conv_relu_pool import _window_views
+from numnet.kernels.conv_relu_pool import _pool_chunk, _window_views
 from numnet.ops._channels import (
     as_rows,
     channel_dot,
@@ -75,27 +75,6 @@ def _centered_sumsq(xp, a, mu, step: int):
         t3 = t.reshape(n1 - n0, *a.shape[1:])
         partial[n0:n1] = channel_dot_partial(xp, t3, t3)
     return partial.sum(axis=0)
-
-
-def _pool_chunk(xp, z, ph: int, pw: int, ps: int, mx, winner, searching, ne) -> None:
-    """Max of each window of z (k, F, H', W') into mx, its first maximum's offset into winner.
-
-    The same first-maximum rule as ``max_pool_backward_fast``.
-    """
-    H2, W2 = mx.shape[2:]
-    views = _window_views(z, ph, pw, ps, H2, W2)
-    mx[...] = views[0]
-    for v in views[1:]:
-        xp.maximum(mx, v, out=mx)
-    # First maximum: the number of leading offsets that are not the max.
-    winner[...] = 0
-    for i, v in enumerate(views[:-1]):
-        xp.not_equal(v, mx, out=ne)
-        if i == 0:
-            searching[...] = ne
-        else:
-            searching &= ne
-        winner += searching
 
 
 def conv_bn_relu_pool2d_forward(x, w, b, gamma, beta, stride: int, pad: int, settings, pool):

@@ -48,6 +48,27 @@ def _window_views(a, ph: int, pw: int, s: int, H2: int, W2: int):
     ]
 
 
+def _pool_chunk(xp, z, ph: int, pw: int, ps: int, mx, winner, searching, ne) -> None:
+    """Max of each window of z (k, F, H', W') into mx, its first maximum's offset into winner.
+
+    The same first-maximum rule as ``max_pool_backward_fast``.
+    """
+    H2, W2 = mx.shape[2:]
+    views = _window_views(z, ph, pw, ps, H2, W2)
+    mx[...] = views[0]
+    for v in views[1:]:
+        xp.maximum(mx, v, out=mx)
+    # First maximum: the number of leading offsets that are not the max.
+    winner[...] = 0
+    for i, v in enumerate(views[:-1]):
+        xp.not_equal(v, mx, out=ne)
+        if i == 0:
+            searching[...] = ne
+        else:
+            searching &= ne
+        winner += searching
+
+
 def conv_relu_pool2d_forward(x, w, b, stride: int, pad: int, ph: int, pw: int, ps: int):
     """Fused forward on already-validated arguments (see ``conv_relu_pool_forward_fast``).
 
@@ -74,20 +95,7 @@ def conv_relu_pool2d_forward(x, w, b, stride: int, pad: int, ph: int, pw: int, p
             scratch["ne"] = xp.empty((k, F, H2, W2), dtype=bool)
         mx, searching, ne = scratch["mx"][:k], scratch["searching"][:k], scratch["ne"][:k]
         # a: the conv output, exactly as conv_forward_fast computes it
-        views = _window_views(a, ph, pw, ps, H2, W2)
-        mx[...] = views[0]
-        for v in views[1:]:
-            xp.maximum(mx, v, out=mx)
-        # First maximum: the number of leading offsets that are not the max.
-        idx = winner[n0:n1]
-        idx[...] = 0
-        for i, v in enumerate(views[:-1]):
-            xp.not_equal(v, mx, out=ne)
-            if i == 0:
-                searching[...] = ne
-            else:
-                searching &= ne
-            idx += searching
+        _pool_chunk(xp, a, ph, pw, ps, mx, winner[n0:n1], searching, ne)
         xp.maximum(mx, 0, out=out[n0:n1])
 
     bias = b.astype(dtype, copy=False)
