@@ -87,3 +87,29 @@ def distinct(rng, shape):
     """Values with no ties and gaps >= 1e-3 between them, so numeric gradients see no kink."""
     n = int(np.prod(shape))
     return (rng.permutation(n) * 1e-2 + rng.uniform(0, 1e-3, n)).reshape(shape)
+
+
+def conv_bn_case(rng, x_shape, w_shape, ties, dtype=np.float64):
+    """(x, w, b, gamma, beta) of a conv -> batch norm case; ``ties``: small integers."""
+    F = w_shape[0]
+    if ties:
+        # Small integers: many conv outputs tie, and many windows are all <= 0 after the norm.
+        x = rng.integers(-2, 3, x_shape).astype(dtype)
+        w = rng.integers(-1, 2, w_shape).astype(dtype)
+        b = np.zeros(F, dtype=dtype)
+    else:
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal(w_shape).astype(dtype)
+        b = rng.standard_normal(F).astype(dtype)
+    gamma = (rng.uniform(0.5, 1.5, F) * rng.choice([-1, 1], F)).astype(dtype)
+    beta = rng.standard_normal(F).astype(dtype)
+    return x, w, b, gamma, beta
+
+
+def bn_param(rng, F, mode):
+    """A batch norm param dict in ``mode`` with random running statistics."""
+    return {
+        "mode": mode,
+        "running_mean": rng.standard_normal(F),
+        "running_var": rng.uniform(0.5, 2.0, F),
+    }

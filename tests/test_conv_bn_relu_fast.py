@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from _conv_testlib import pool_param
+from _conv_testlib import bn_param, conv_bn_case, pool_param
 from _layers_testlib import assert_same, numeric_grads, on, snapshot, tn, tt
 
 import numnet.fast_layers as fl
@@ -37,30 +37,6 @@ CASES = [
     ((2, 3, 8, 9), (2, 3, 1, 1), 1, 0, (2, 3, 3)),
 ]
 IDS = [f"x{c[0][1:]}-w{c[1][2:]}-s{c[2]}-p{c[3]}-pool{c[4]}" for c in CASES]
-
-
-def _case(rng, x_shape, w_shape, ties, dtype=np.float64):
-    F = w_shape[0]
-    if ties:
-        # Small integers: many conv outputs tie, and many windows are all <= 0 after the norm.
-        x = rng.integers(-2, 3, x_shape).astype(dtype)
-        w = rng.integers(-1, 2, w_shape).astype(dtype)
-        b = np.zeros(F, dtype=dtype)
-    else:
-        x = rng.standard_normal(x_shape).astype(dtype)
-        w = rng.standard_normal(w_shape).astype(dtype)
-        b = rng.standard_normal(F).astype(dtype)
-    gamma = (rng.uniform(0.5, 1.5, F) * rng.choice([-1, 1], F)).astype(dtype)
-    beta = rng.standard_normal(F).astype(dtype)
-    return x, w, b, gamma, beta
-
-
-def _bn_param(rng, F, mode):
-    return {
-        "mode": mode,
-        "running_mean": rng.standard_normal(F),
-        "running_var": rng.uniform(0.5, 2.0, F),
-    }
 
 
 def _unfused(x, w, b, gamma, beta, cp, bp, pp):
@@ -109,10 +85,10 @@ def chunking(request, monkeypatch):
 def test_fused_equals_unfused_layers(
     xp, rng, chunking, x_shape, w_shape, stride, pad, pool, ties, mode
 ):
-    x, w, b, gamma, beta = _case(rng, x_shape, w_shape, ties)
+    x, w, b, gamma, beta = conv_bn_case(rng, x_shape, w_shape, ties)
     cp = {"stride": stride, "pad": pad}
     pp = None if pool is None else pool_param(*pool)
-    bp = _bn_param(rng, w_shape[0], mode)
+    bp = bn_param(rng, w_shape[0], mode)
     bp_fused, bp_ref = on(xp, dict(bp)), on(xp, dict(bp))
     args = on(xp, [x, w, b, gamma, beta])
     out, cache = fl.conv_bn_relu_pool_forward_fast(*args, cp, bp_fused, pp)
@@ -135,10 +111,10 @@ def test_fused_backward_numeric(
     xp, rng, monkeypatch, layout, x_shape, w_shape, stride, pad, pool, mode
 ):
     monkeypatch.setattr(kconv, "DENSE_MAX_CHANNELS", 1 << 30 if layout == "dense" else 0)
-    x, w, b, gamma, beta = _case(rng, x_shape, w_shape, ties=False)
+    x, w, b, gamma, beta = conv_bn_case(rng, x_shape, w_shape, ties=False)
     cp = {"stride": stride, "pad": pad}
     pp = None if pool is None else pool_param(*pool)
-    bp = _bn_param(rng, w_shape[0], mode)
+    bp = bn_param(rng, w_shape[0], mode)
     args = [x, w, b, gamma, beta]
 
     def forward(*a):
@@ -157,9 +133,9 @@ def test_fused_backward_numeric(
 @pytest.mark.parametrize("mode", ["train", "test"])
 @pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad", "pool"), CASES, ids=IDS)
 def test_fused_matches_torch(xp, rng, x_shape, w_shape, stride, pad, pool, mode):
-    x, w, b, gamma, beta = _case(rng, x_shape, w_shape, ties=False)
+    x, w, b, gamma, beta = conv_bn_case(rng, x_shape, w_shape, ties=False)
     F = w_shape[0]
-    bp = _bn_param(rng, F, mode)
+    bp = bn_param(rng, F, mode)
     pp = None if pool is None else pool_param(*pool)
     bp_given = on(xp, dict(bp))
     out, cache = fl.conv_bn_relu_pool_forward_fast(
@@ -185,7 +161,7 @@ def test_fused_matches_torch(xp, rng, x_shape, w_shape, stride, pad, pool, mode)
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad", "pool"), CASES[:4], ids=IDS[:4])
 def test_fused_float32_stays_float32(xp, rng, x_shape, w_shape, stride, pad, pool):
-    args = _case(rng, x_shape, w_shape, ties=False, dtype=np.float32)
+    args = conv_bn_case(rng, x_shape, w_shape, ties=False, dtype=np.float32)
     pp = None if pool is None else pool_param(*pool)
     bp = {"mode": "train"}
     out, cache = fl.conv_bn_relu_pool_forward_fast(
@@ -204,7 +180,7 @@ def test_fused_float32_stays_float32(xp, rng, x_shape, w_shape, stride, pad, poo
 
 @pytest.mark.parametrize("pool", [None, (2, 2, 2)])
 def test_fused_without_dx(xp, rng, pool):
-    args = on(xp, list(_case(rng, (2, 3, 8, 8), (4, 3, 3, 3), ties=False)))
+    args = on(xp, list(conv_bn_case(rng, (2, 3, 8, 8), (4, 3, 3, 3), ties=False)))
     pp = None if pool is None else pool_param(*pool)
     out, cache = fl.conv_bn_relu_pool_forward_fast(
         *args, {"stride": 1, "pad": 1}, {"mode": "train"}, pp
@@ -219,10 +195,10 @@ def test_fused_without_dx(xp, rng, pool):
 
 @pytest.mark.parametrize("pool", [None, (2, 2, 2)])
 def test_fused_does_not_mutate(xp, rng, pool):
-    args = on(xp, list(_case(rng, (2, 6, 8, 8), (4, 6, 3, 3), ties=True)))
+    args = on(xp, list(conv_bn_case(rng, (2, 6, 8, 8), (4, 6, 3, 3), ties=True)))
     cp = {"stride": 1, "pad": 1}
     pp = None if pool is None else pool_param(*pool)
-    bp = on(xp, _bn_param(rng, 4, "train"))
+    bp = on(xp, bn_param(rng, 4, "train"))
     given = dict(bp)
     before = snapshot([*args, cp, given, pp])
     out, cache = fl.conv_bn_relu_pool_forward_fast(*args, cp, bp, pp)

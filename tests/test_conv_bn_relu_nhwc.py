@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from _conv_testlib import pool_param
+from _conv_testlib import bn_param, conv_bn_case, pool_param
 from _layers_testlib import assert_same, numeric_grads, on, snapshot, tn, tt
 
 import numnet.fast_layers as fl
@@ -38,30 +38,6 @@ CASES = [
 ]
 IDS = [f"x{c[0][1:]}-w{c[1][:1] + c[1][2:]}-p{c[2]}-pool{c[3]}" for c in CASES]
 GRADS = ("dx", "dw", "db", "dgamma", "dbeta")
-
-
-def _case(rng, x_shape, w_shape, ties, dtype=np.float64):
-    F = w_shape[0]
-    if ties:
-        # Small integers: many conv outputs tie, and many windows are all <= 0 after the norm.
-        x = rng.integers(-2, 3, x_shape).astype(dtype)
-        w = rng.integers(-1, 2, w_shape).astype(dtype)
-        b = np.zeros(F, dtype=dtype)
-    else:
-        x = rng.standard_normal(x_shape).astype(dtype)
-        w = rng.standard_normal(w_shape).astype(dtype)
-        b = rng.standard_normal(F).astype(dtype)
-    gamma = (rng.uniform(0.5, 1.5, F) * rng.choice([-1, 1], F)).astype(dtype)
-    beta = rng.standard_normal(F).astype(dtype)
-    return x, w, b, gamma, beta
-
-
-def _bn_param(rng, F, mode):
-    return {
-        "mode": mode,
-        "running_mean": rng.standard_normal(F),
-        "running_var": rng.uniform(0.5, 2.0, F),
-    }
 
 
 def _block(x, w, b, gamma, beta, pad, bp, pool, keep_cache=True):
@@ -125,8 +101,8 @@ def chunking(request, monkeypatch):
 @pytest.mark.parametrize("ties", [False, True], ids=["normal", "ties"])
 @pytest.mark.parametrize(("x_shape", "w_shape", "pad", "pool"), CASES, ids=IDS)
 def test_block_equals_unfused_layers(xp, rng, chunking, x_shape, w_shape, pad, pool, ties, mode):
-    x, w, b, gamma, beta = _case(rng, x_shape, w_shape, ties)
-    bp = _bn_param(rng, w_shape[0], mode)
+    x, w, b, gamma, beta = conv_bn_case(rng, x_shape, w_shape, ties)
+    bp = bn_param(rng, w_shape[0], mode)
     bp_block, bp_ref = on(xp, dict(bp)), on(xp, dict(bp))
     args = on(xp, [x, w, b, gamma, beta])
     out, cache = _block(*args, pad, bp_block, pool)
@@ -147,8 +123,8 @@ def test_block_equals_unfused_layers(xp, rng, chunking, x_shape, w_shape, pad, p
 def test_block_backward_numeric(xp, rng, monkeypatch, layout, x_shape, w_shape, pad, pool, mode):
     if layout == "rows":
         monkeypatch.setattr(kn, "DENSE_MAX_CHANNELS", 0)
-    x, w, b, gamma, beta = _case(rng, x_shape, w_shape, ties=False)
-    bp = _bn_param(rng, w_shape[0], mode)
+    x, w, b, gamma, beta = conv_bn_case(rng, x_shape, w_shape, ties=False)
+    bp = bn_param(rng, w_shape[0], mode)
     args = [x, w, b, gamma, beta]
 
     def forward(*a):
@@ -166,8 +142,8 @@ def test_block_backward_numeric(xp, rng, monkeypatch, layout, x_shape, w_shape, 
 @pytest.mark.parametrize("mode", ["train", "test"])
 @pytest.mark.parametrize(("x_shape", "w_shape", "pad", "pool"), CASES, ids=IDS)
 def test_block_matches_torch(xp, rng, x_shape, w_shape, pad, pool, mode):
-    x, w, b, gamma, beta = _case(rng, x_shape, w_shape, ties=False)
-    bp = _bn_param(rng, w_shape[0], mode)
+    x, w, b, gamma, beta = conv_bn_case(rng, x_shape, w_shape, ties=False)
+    bp = bn_param(rng, w_shape[0], mode)
     bp_given = on(xp, dict(bp))
     out, cache = _block(*on(xp, [x, w, b, gamma, beta]), pad, bp_given, pool)
     dout = rng.standard_normal(out.shape)
@@ -189,8 +165,8 @@ def test_block_matches_torch(xp, rng, x_shape, w_shape, pad, pool, mode):
 @pytest.mark.parametrize("mode", ["train", "test"])
 @pytest.mark.parametrize("pool", [None, (2, 2, 2)])
 def test_inference_without_cache_gives_the_same_output(xp, rng, pool, mode):
-    args = on(xp, list(_case(rng, (3, 6, 8, 8), (4, 6, 3, 3), ties=False)))
-    bp = _bn_param(rng, 4, mode)
+    args = on(xp, list(conv_bn_case(rng, (3, 6, 8, 8), (4, 6, 3, 3), ties=False)))
+    bp = bn_param(rng, 4, mode)
     bp1, bp2 = on(xp, dict(bp)), on(xp, dict(bp))
     out, cache = _block(*args, 1, bp1, pool)
     out_nc, no_cache = _block(*args, 1, bp2, pool, keep_cache=False)
@@ -202,7 +178,7 @@ def test_inference_without_cache_gives_the_same_output(xp, rng, pool, mode):
 
 @pytest.mark.parametrize("pool", [None, (2, 2, 2)])
 def test_block_float32_stays_float32(xp, rng, pool):
-    args = _case(rng, (3, 6, 8, 8), (4, 6, 3, 3), ties=False, dtype=np.float32)
+    args = conv_bn_case(rng, (3, 6, 8, 8), (4, 6, 3, 3), ties=False, dtype=np.float32)
     bp = {"mode": "train"}
     out, cache = _block(*on(xp, list(args)), 1, bp, pool)
     assert out.dtype == np.float32
@@ -216,7 +192,7 @@ def test_block_float32_stays_float32(xp, rng, pool):
 
 @pytest.mark.parametrize("pool", [None, (2, 2, 2)])
 def test_block_without_dx(xp, rng, pool):
-    args = on(xp, list(_case(rng, (2, 3, 8, 8), (4, 3, 3, 3), ties=False)))
+    args = on(xp, list(conv_bn_case(rng, (2, 3, 8, 8), (4, 3, 3, 3), ties=False)))
     out, cache = _block(*args, 1, {"mode": "train"}, pool)
     dout = xp.asarray(rng.standard_normal(out.shape))
     full = _block_backward(dout, cache)
@@ -228,8 +204,8 @@ def test_block_without_dx(xp, rng, pool):
 
 @pytest.mark.parametrize("pool", [None, (2, 2, 2)])
 def test_block_does_not_mutate(xp, rng, pool):
-    args = on(xp, list(_case(rng, (2, 6, 8, 8), (4, 6, 3, 3), ties=True)))
-    bp = on(xp, _bn_param(rng, 4, "train"))
+    args = on(xp, list(conv_bn_case(rng, (2, 6, 8, 8), (4, 6, 3, 3), ties=True)))
+    bp = on(xp, bn_param(rng, 4, "train"))
     given = dict(bp)
     before = snapshot([*args, given])
     out, cache = _block(*args, 1, bp, pool)
@@ -246,6 +222,6 @@ def test_block_does_not_mutate(xp, rng, pool):
 
 @pytest.mark.parametrize("pool", [(3, 2, 1), (2, 2, 1), (3, 3, 3)])
 def test_block_rejects_pools_that_do_not_tile(rng, pool):
-    args = _case(rng, (2, 6, 8, 8), (4, 6, 3, 3), ties=False)
+    args = conv_bn_case(rng, (2, 6, 8, 8), (4, 6, 3, 3), ties=False)
     with pytest.raises(ValueError, match=r"pools b x b windows with stride b that tile"):
         _block(*args, 1, {"mode": "train"}, pool)
