@@ -101,3 +101,24 @@ def test_a_new_run_records_the_threads_it_used(
 )
 def test_idle_threads_counts_the_cores_no_job_uses(cpus, load, want):
     assert REAL_IDLE_THREADS(cpus=cpus, load=load) == want
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "want"),
+    [
+        ("cpu  100 0 100 800 0 0 0 0 0 0\n", "cpu  100 0 100 1000 0 0 0 0 0 0\n", 0.0),
+        ("cpu  100 0 100 800 0 0 0 0 0 0\n", "cpu  200 0 100 900 0 0 0 0 0 0\n", 0.5),
+        ("cpu  100 0 100 800 0 0 0 0 0 0\n", "cpu  300 0 100 800 0 0 0 0 0 0\n", 1.0),
+        ("cpu  100 0 100 800 0 0 0 0 0 0\n", "garbage\n", None),
+        ("", "", None),
+    ],
+    ids=["idle", "half", "busy", "unreadable", "empty"],
+)
+def test_busy_cores_reads_the_cpu_time_now(monkeypatch, tmp_path, first, second, want):
+    """Busy share of /proc/stat's first line over the sample, times the machine's cores."""
+    stat = tmp_path / "stat"
+    stat.write_text(first)
+    monkeypatch.setattr(T.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(T.time, "sleep", lambda s: stat.write_text(second))
+    got = T.busy_cores(stat_path=str(stat))
+    assert got == (None if want is None else pytest.approx(want * 2))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 
 ENV_VARS = (
@@ -45,22 +46,55 @@ def chosen_threads(threads: int | None, typed: bool, environ=os.environ) -> int 
 AUTO_MAX = 2  # the most threads `numnet train` picks by itself: more were never measured
 
 
+def _cpu_times(stat_path: str) -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs from a ``/proc/stat`` file, or None where unreadable."""
+    try:
+        with open(stat_path, encoding="ascii") as f:
+            fields = f.readline().split()
+        ticks = [int(t) for t in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError):
+        return None
+    if fields[:1] != ["cpu"] or len(ticks) < 5:
+        return None
+    return ticks[3] + ticks[4], sum(ticks)
+
+
+def busy_cores(sample_s: float = 0.25, stat_path: str = "/proc/stat") -> float | None:
+    """How many of the machine's cores other work keeps busy now (Linux), else None.
+
+    The share of non-idle CPU time over ``sample_s`` seconds, times the machine's core count: the
+    load right now, where the load average still counts jobs that ended a minute ago.
+    """
+    first = _cpu_times(stat_path)
+    if first is None:
+        return None
+    time.sleep(sample_s)
+    second = _cpu_times(stat_path)
+    if second is None or second[1] <= first[1]:
+        return None
+    idle, total = second[0] - first[0], second[1] - first[1]
+    return (1.0 - idle / total) * (os.cpu_count() or 1)
+
+
 def idle_threads(cpus: int | None = None, load: float | None = None) -> int:
     """Threads for a new training run: the cores no other job is using now, 1 to ``AUTO_MAX``.
 
     NumPy's BLAS threads busy-wait for each other: on an idle 2-core machine a second thread made
     an epoch of the default recipe about 12% faster, on one where another job held a core 3-6x
-    slower (benchmarks/THREADS.md). So: the usable cores minus the 1-minute load average, rounded.
+    slower (benchmarks/THREADS.md). So: the usable cores minus the busy ones, rounded.
 
     Args:
         cpus: usable cores (default: this process's CPU affinity, else ``os.cpu_count()``).
-        load: the 1-minute load average (default: ``os.getloadavg()``; 1 thread where unknown).
+        load: cores busy with other work (default: :func:`busy_cores`, else the 1-minute load
+            average; 1 thread where neither is known).
 
     Returns:
         The thread count, at least 1 and at most ``AUTO_MAX``.
     """
     if cpus is None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if load is None:
+        load = busy_cores()
     if load is None:
         try:
             load = os.getloadavg()[0]
