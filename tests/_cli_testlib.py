@@ -76,3 +76,14 @@ def run_cli(capsys, *argv):
 
 def train_argv(data_dir, out, *extra):
     return ["train", *SMALL, "--data-dir", data_dir, "--out", out, *extra]
+
+
+def pin_auto_threads(setattr=setattr) -> None:
+    """Make a new ``numnet train`` run pick 1 thread whatever the machine's load.
+
+    The tests' runs must not depend on what else the machine is doing: conftest pins the test
+    process, the subprocess templates call this.
+    """
+    import numnet.cli.threads
+
+    setattr(numnet.cli.threads, "idle_threads", lambda: 1)

@@ -100,6 +100,8 @@ import numnet.cli.dataload
 from _cli_testlib import load_tiny_dataset
 from _crash_testlib import Faults, install_faults
 numnet.cli.dataload.load_dataset = load_tiny_dataset
+from _cli_testlib import pin_auto_threads
+pin_auto_threads()
 install_faults(Faults({run_dir!r}, {at!r}, "exit"), setattr)
 from numnet.cli.main import main
 sys.exit(main({argv!r}))

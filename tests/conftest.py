@@ -8,7 +8,7 @@ runs only the named backends' cases; naming one that is not usable here is an er
 
 import numpy as np
 import pytest
-from _cli_testlib import load_tiny_dataset, write_tiny_idx
+from _cli_testlib import load_tiny_dataset, pin_auto_threads, write_tiny_idx
 from _guard_xp import guard_xp
 
 from numnet.backend import available_backends, backend_module
@@ -69,13 +69,14 @@ def tiny_data(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.fixture(autouse=True)
-def _one_auto_thread(monkeypatch):
+@pytest.fixture(autouse=True, scope="session")
+def _one_auto_thread():
     """A new `numnet train` run picks its threads by the machine's load: pinned to 1 in tests.
 
-    So a run's results do not depend on what else the test machine is doing
-    (tests/test_cli_threads_default.py tests the real choice).
+    So a run's results do not depend on what else the test machine is doing; session-scoped, so
+    module-scoped fixtures' runs are pinned too (tests/test_cli_threads_default.py tests the
+    real choice).
     """
-    import numnet.cli.threads
-
-    monkeypatch.setattr(numnet.cli.threads, "idle_threads", lambda: 1)
+    with pytest.MonkeyPatch.context() as mp:
+        pin_auto_threads(mp.setattr)
+        yield

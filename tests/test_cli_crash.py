@@ -129,9 +129,10 @@ SLOW_RUN = """
 import sys, time
 sys.path.insert(0, {tests!r})
 import numnet.cli.dataload
-from _cli_testlib import load_tiny_dataset
+from _cli_testlib import load_tiny_dataset, pin_auto_threads
 from numnet.cli.record import RunRecorder
 numnet.cli.dataload.load_dataset = load_tiny_dataset
+pin_auto_threads()
 original = RunRecorder.on_batch_end
 def slow(self, solver, logs):
     original(self, solver, logs)

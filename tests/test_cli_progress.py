@@ -28,6 +28,7 @@ sys.path.insert(0, {str(TESTS)!r})
 import _cli_testlib
 import numnet.cli.dataload
 numnet.cli.dataload.load_dataset = _cli_testlib.load_tiny_dataset
+_cli_testlib.pin_auto_threads()
 from numnet.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -102,7 +102,10 @@ def test_a_killed_worker_loses_its_trial_to_the_heartbeat(postgres, tmp_path):
     def running_of_a():
         return [t for t in study.get_trials() if t.state.name == "RUNNING" and pid_of(t) == a.pid]
 
-    wait_until(running_of_a, what="a running trial of the first worker")
+    def training_in_a():  # all its params drawn: the trial is training, not being set up
+        return [t for t in running_of_a() if set(t.params) == {"lr", "reg"}]
+
+    wait_until(training_in_a, what="a running trial of the first worker, its params drawn")
     b = start(tmp_path, *common, "--out", "b")
     os.kill(a.pid, signal.SIGKILL)
     a.wait()
