@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+import numnet.fast_layers as fl
+from numnet.layers import (
+    relu_backward,
+    relu_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+)
+
 
 def pool_param(ph, pw, s):
     """The course's pool_param dict."""
@@ -113,3 +121,27 @@ def bn_param(rng, F, mode):
         "running_mean": rng.standard_normal(F),
         "running_var": rng.uniform(0.5, 2.0, F),
     }
+
+
+def unfused_conv_bn_relu_pool(x, w, b, gamma, beta, cp, bp, pp):
+    """The course's layers the fused kernels replace (conv, spatial batch norm, [max pool], ReLU).
+
+    Returns:
+        (out, backward): ``backward(dout)`` gives (dx, dw, db, dgamma, dbeta).
+    """
+    a, c_conv = fl.conv_forward_fast(x, w, b, cp)
+    z, c_bn = spatial_batchnorm_forward(a, gamma, beta, bp)
+    c_pool = None
+    if pp is not None:
+        z, c_pool = fl.max_pool_forward_fast(z, pp)
+    rectified, c_relu = relu_forward(z)
+
+    def backward(dout):
+        d = relu_backward(dout, c_relu)
+        if c_pool is not None:
+            d = fl.max_pool_backward_fast(d, c_pool)
+        d, dgamma, dbeta = spatial_batchnorm_backward(d, c_bn)
+        dx, dw, db = fl.conv_backward_fast(d, c_conv)
+        return dx, dw, db, dgamma, dbeta
+
+    return rectified, backward

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from _conv_testlib import bn_param, conv_bn_case, pool_param
+from _conv_testlib import bn_param, conv_bn_case, pool_param, unfused_conv_bn_relu_pool
 from _layers_testlib import assert_same, numeric_grads, on, snapshot, tn, tt
 
 import numnet.fast_layers as fl
@@ -16,12 +16,6 @@ from numnet.gradient_check import rel_error
 from numnet.kernels import _im2col
 from numnet.kernels import conv as kconv
 from numnet.kernels import conv_bn_relu as kfused
-from numnet.layers import (
-    relu_backward,
-    relu_forward,
-    spatial_batchnorm_backward,
-    spatial_batchnorm_forward,
-)
 
 # (x_shape, w_shape, conv stride, pad, pool (pool_height, pool_width, pool stride) or None): the
 # ConvNet block with and without its 2x2 pool, overlapping / non-tiling / gapped pools, a strided
@@ -37,26 +31,6 @@ CASES = [
     ((2, 3, 8, 9), (2, 3, 1, 1), 1, 0, (2, 3, 3)),
 ]
 IDS = [f"x{c[0][1:]}-w{c[1][2:]}-s{c[2]}-p{c[3]}-pool{c[4]}" for c in CASES]
-
-
-def _unfused(x, w, b, gamma, beta, cp, bp, pp):
-    """The layers the fused kernel replaces, composed as ConvNet does; returns (out, backward)."""
-    a, c_conv = fl.conv_forward_fast(x, w, b, cp)
-    z, c_bn = spatial_batchnorm_forward(a, gamma, beta, bp)
-    c_pool = None
-    if pp is not None:
-        z, c_pool = fl.max_pool_forward_fast(z, pp)
-    rectified, c_relu = relu_forward(z)
-
-    def backward(dout):
-        d = relu_backward(dout, c_relu)
-        if c_pool is not None:
-            d = fl.max_pool_backward_fast(d, c_pool)
-        d, dgamma, dbeta = spatial_batchnorm_backward(d, c_bn)
-        dx, dw, db = fl.conv_backward_fast(d, c_conv)
-        return dx, dw, db, dgamma, dbeta
-
-    return rectified, backward
 
 
 def _assert_close(got, want, rtol, name):
@@ -92,7 +66,7 @@ def test_fused_equals_unfused_layers(
     bp_fused, bp_ref = on(xp, dict(bp)), on(xp, dict(bp))
     args = on(xp, [x, w, b, gamma, beta])
     out, cache = fl.conv_bn_relu_pool_forward_fast(*args, cp, bp_fused, pp)
-    want, backward = _unfused(*args, cp, bp_ref, pp)
+    want, backward = unfused_conv_bn_relu_pool(*args, cp, bp_ref, pp)
     # The same operations in the same order: the forward and the running statistics are equal.
     np.testing.assert_array_equal(to_numpy(out), to_numpy(want))
     for key in ("running_mean", "running_var"):

@@ -8,19 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from _conv_testlib import bn_param, conv_bn_case, pool_param
+from _conv_testlib import bn_param, conv_bn_case, pool_param, unfused_conv_bn_relu_pool
 from _layers_testlib import assert_same, numeric_grads, on, snapshot, tn, tt
 
-import numnet.fast_layers as fl
 from numnet.backend import to_numpy
 from numnet.kernels import conv_bn_relu_nhwc as kb
 from numnet.kernels import conv_nhwc as kn
-from numnet.layers import (
-    relu_backward,
-    relu_forward,
-    spatial_batchnorm_backward,
-    spatial_batchnorm_forward,
-)
 from numnet.ops.batchnorm import bn_settings
 
 # (x_shape NCHW, w_shape, pad, pool (b, b, b) or None): the recipe block with and without its
@@ -61,26 +54,6 @@ def _block_backward(dout_nchw, cache, need_dx=True):
     return (dx, *grads[1:])
 
 
-def _unfused(x, w, b, gamma, beta, pad, bp, pool):
-    """The course's layers composed as ConvNet did before the fused block."""
-    a, c_conv = fl.conv_forward_fast(x, w, b, {"stride": 1, "pad": pad})
-    z, c_bn = spatial_batchnorm_forward(a, gamma, beta, bp)
-    c_pool = None
-    if pool is not None:
-        z, c_pool = fl.max_pool_forward_fast(z, pool_param(*pool))
-    rectified, c_relu = relu_forward(z)
-
-    def backward(dout):
-        d = relu_backward(dout, c_relu)
-        if c_pool is not None:
-            d = fl.max_pool_backward_fast(d, c_pool)
-        d, dgamma, dbeta = spatial_batchnorm_backward(d, c_bn)
-        dx, dw, db = fl.conv_backward_fast(d, c_conv)
-        return dx, dw, db, dgamma, dbeta
-
-    return rectified, backward
-
-
 def _assert_close(got, want, rtol, name):
     """Closeness with an absolute floor: in train mode db is zero up to roundoff."""
     got, want = to_numpy(got), to_numpy(want)
@@ -106,7 +79,9 @@ def test_block_equals_unfused_layers(xp, rng, chunking, x_shape, w_shape, pad, p
     bp_block, bp_ref = on(xp, dict(bp)), on(xp, dict(bp))
     args = on(xp, [x, w, b, gamma, beta])
     out, cache = _block(*args, pad, bp_block, pool)
-    want, backward = _unfused(*args, pad, bp_ref, pool)
+    want, backward = unfused_conv_bn_relu_pool(
+        *args, {"stride": 1, "pad": pad}, bp_ref, None if pool is None else pool_param(*pool)
+    )
     # The conv's GEMMs and the sums run in another order than the NCHW kernels': float rounding.
     _assert_close(out, want, 1e-12, "out")
     for key in ("running_mean", "running_var"):
